@@ -1,0 +1,1 @@
+//! Criterion benchmarks of ses-dkim; see `benches/core.rs`.

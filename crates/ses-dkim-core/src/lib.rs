@@ -1,0 +1,86 @@
+//! The I/O-free core of ses-dkim: everything about Amazon SES's `VerifyDomainDkim` call except
+//! moving bytes.
+//!
+//! This crate opens no socket, reads no file or clock and needs no async runtime. It validates
+//! and normalises domains, builds the Query-protocol request, signs it with SigV4 for a time the
+//! caller passes, parses the XML answer, and turns the DKIM tokens into the CNAME records to
+//! publish, in every output format. A program with its own HTTP stack needs only this crate.
+//!
+//! # Calling sequence
+//!
+//! 1. Parse what the user typed with [`Domain::parse`], and the region with [`Region::parse`].
+//! 2. Resolve the [`Endpoint`] for the region (or parse an override) and build the request with
+//!    [`request::verify_domain_dkim`].
+//! 3. Sign it with [`sign`], passing [`Credentials`] and the current time.
+//! 4. Send it by any means; pace sends with a [`Pacer`] and retry what
+//!    [`ErrorKind::is_retryable`] allows, after [`backoff_delay`].
+//! 5. Hand the status and body to [`parse_verify_domain_dkim`] for the tokens or a typed error.
+//! 6. Build the records with [`DkimRecordSet::new`] and the region's [`DkimZone`], and render
+//!    them with a [`Renderer`].
+//!
+//! ```
+//! use std::time::{Duration, UNIX_EPOCH};
+//!
+//! use ses_dkim_core::{
+//!     Credentials, DkimRecordSet, DkimZone, Domain, Endpoint, EndpointVariant, OutputFormat,
+//!     Region, RenderOptions, Renderer, parse_verify_domain_dkim, request, sign,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let domain = Domain::parse("Example.COM.")?;
+//! let region = Region::parse("af-south-1")?;
+//! let endpoint = Endpoint::for_region(&region, EndpointVariant::Standard)?;
+//!
+//! let mut http_request = request::verify_domain_dkim(&endpoint, &domain);
+//! let credentials = Credentials::new("AKIDEXAMPLE", "secret", None);
+//! let now = UNIX_EPOCH + Duration::from_secs(1_704_067_200); // pass SystemTime::now()
+//! sign(&mut http_request, &credentials, &region, now)?;
+//! assert!(http_request.headers().contains_key("authorization"));
+//!
+//! // ... send `http_request`, then hand back what came in:
+//! let body = include_str!("../tests/data/responses/verify-domain-dkim.response.moto-5.2.5.xml");
+//! let output = parse_verify_domain_dkim(200, body.as_bytes())?;
+//!
+//! let zone = DkimZone::for_region(&region)?;
+//! let set = DkimRecordSet::new(domain, region, &zone, output.tokens, output.request_id)?;
+//! let zone_file = Renderer::render_all(OutputFormat::Zone, RenderOptions::default(), [&set]);
+//! assert!(zone_file.contains(
+//!     "vvjuipp74whm76gqoni7qmwwn4w4qusjiainivf6sf._domainkey.example.com.\t1800\tIN\tCNAME\t\
+//!      vvjuipp74whm76gqoni7qmwwn4w4qusjiainivf6sf.dkim.af-south-1.amazonses.com."
+//! ));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Errors
+//!
+//! Each failure domain has its own error type: [`DomainError`] for input, [`RegionError`] and
+//! [`EndpointError`] for configuration, [`SigningError`] for signing, [`ResponseError`] (a
+//! [`ServiceError`] or a [`ParseError`]) for answers, and [`ZoneError`] and [`RecordError`] for
+//! records. [`ErrorKind`] classifies answers for retrying.
+
+pub mod credentials;
+pub mod domain;
+pub mod endpoint;
+pub mod error;
+pub mod format;
+pub mod list;
+pub mod pacing;
+pub mod records;
+pub mod region;
+pub mod request;
+pub mod response;
+pub mod signing;
+mod xml;
+
+pub use credentials::Credentials;
+pub use domain::{Domain, DomainError, DomainErrorReason};
+pub use endpoint::{Endpoint, EndpointError, EndpointVariant};
+pub use error::{ErrorKind, ParseError, ParseErrorKind, ResponseError, ServiceError};
+pub use format::{OutputFormat, RenderOptions, Renderer};
+pub use list::{ListLine, parse_list_line};
+pub use pacing::{Pacer, backoff_delay};
+pub use records::{DkimRecord, DkimRecordSet, DkimZone, RecordError, ZoneError};
+pub use region::{Region, RegionError};
+pub use response::{DkimToken, VerifyDomainDkimOutput, parse_verify_domain_dkim};
+pub use signing::{SigningError, sign};

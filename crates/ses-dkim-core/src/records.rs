@@ -1,0 +1,279 @@
+//! DKIM CNAME records built from tokens: the one value every output format renders.
+
+use std::fmt;
+
+use crate::domain::{Domain, DomainError, MAX_DOMAIN_LEN};
+use crate::region::Region;
+use crate::response::DkimToken;
+
+/// The zone that DKIM CNAME values point into, such as `dkim.amazonses.com`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct DkimZone(Domain);
+
+impl DkimZone {
+    /// Returns the zone SES uses for a region, from the compiled-in table.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`ZoneError::UnknownRegion`] when the region is not in the table and
+    /// [`ZoneError::Undocumented`] when no source states the region's zone; both say to pass the
+    /// zone explicitly.
+    pub fn for_region(region: &Region) -> Result<Self, ZoneError> {
+        let info = region
+            .info()
+            .ok_or_else(|| ZoneError::UnknownRegion(region.clone()))?;
+        let zone = info
+            .dkim_zone
+            .ok_or_else(|| ZoneError::Undocumented(region.clone()))?;
+        Self::parse(zone).map_err(ZoneError::Invalid)
+    }
+
+    /// Parses an explicit zone, for regions the table does not know or gets wrong.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the zone is not a valid domain name.
+    pub fn parse(zone: &str) -> Result<Self, DomainError> {
+        Domain::parse(zone).map(Self)
+    }
+
+    /// Returns the zone without a trailing dot.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Display for DkimZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for DkimZone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DkimZone({:?})", self.as_str())
+    }
+}
+
+/// A DKIM zone that cannot be determined.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ZoneError {
+    /// The region is missing from the table.
+    #[error(
+        "the DKIM zone of region `{0}` is not known; pass it explicitly (e.g. dkim.<region>.amazonses.com)"
+    )]
+    UnknownRegion(Region),
+    /// The region is known, but no source states its DKIM zone.
+    #[error("no source states the DKIM zone of region `{0}`; pass it explicitly")]
+    Undocumented(Region),
+    /// The zone is not a valid domain name.
+    #[error("invalid DKIM zone: {0}")]
+    Invalid(DomainError),
+}
+
+/// The one DNS record type Easy DKIM uses.
+pub const RECORD_TYPE: &str = "CNAME";
+
+/// One DNS record to publish: `<token>._domainkey.<domain>.` CNAME `<token>.<zone>.`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct DkimRecord {
+    /// The absolute owner name, ending in exactly one dot.
+    pub name: String,
+    /// The owner name relative to the domain, `<token>._domainkey`, for web panels that append
+    /// the domain themselves.
+    pub host: String,
+    /// Always `CNAME`.
+    #[serde(rename = "type")]
+    pub record_type: &'static str,
+    /// The absolute target, ending in exactly one dot.
+    pub value: String,
+}
+
+/// The records of one domain in one region, with what SES said.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct DkimRecordSet {
+    /// The domain the records are for.
+    pub domain: Domain,
+    /// The region whose SES issued the tokens; the same domain in another region has other
+    /// tokens.
+    pub region: Region,
+    /// The SES request id of the call that returned the tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The tokens, in SES's order.
+    pub tokens: Vec<DkimToken>,
+    /// One record per token, in the same order.
+    pub records: Vec<DkimRecord>,
+}
+
+impl DkimRecordSet {
+    /// Builds one CNAME record per token.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`RecordError::NameTooLong`] when a record's name or value would exceed 253
+    /// octets, which happens only for domains or zones near the DNS length limit.
+    pub fn new(
+        domain: Domain,
+        region: Region,
+        zone: &DkimZone,
+        tokens: Vec<DkimToken>,
+        request_id: Option<String>,
+    ) -> Result<Self, RecordError> {
+        let mut records = Vec::with_capacity(tokens.len());
+        for token in &tokens {
+            let host = format!("{token}._domainkey");
+            let name = format!("{host}.{domain}.");
+            let value = format!("{token}.{zone}.");
+            for full in [&name, &value] {
+                // The limit counts the name without its root dot.
+                if full.len() - 1 > MAX_DOMAIN_LEN {
+                    return Err(RecordError::NameTooLong { name: full.clone() });
+                }
+            }
+            records.push(DkimRecord {
+                name,
+                host,
+                record_type: RECORD_TYPE,
+                value,
+            });
+        }
+        Ok(Self {
+            domain,
+            region,
+            request_id,
+            tokens,
+            records,
+        })
+    }
+}
+
+/// Records that cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// A name or value would exceed the DNS limit of 253 octets.
+    #[error("the record name `{name}` would be longer than 253 octets")]
+    NameTooLong {
+        /// The over-long name.
+        name: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const T1: &str = "abcdefghijklmnopqrstuvwxyz234567";
+    const T2: &str = "bcdefghijklmnopqrstuvwxyz234567a";
+    const T3: &str = "cdefghijklmnopqrstuvwxyz234567ab";
+
+    fn set(domain: &str, region: &str) -> DkimRecordSet {
+        let region = Region::parse(region).unwrap();
+        let zone = DkimZone::for_region(&region).unwrap();
+        let tokens = [T1, T2, T3]
+            .iter()
+            .map(|t| DkimToken::new(t).unwrap())
+            .collect();
+        DkimRecordSet::new(Domain::parse(domain).unwrap(), region, &zone, tokens, None).unwrap()
+    }
+
+    /// F01: the region decides the CNAME target.
+    #[test]
+    fn f01_region_decides_the_cname_target() {
+        let cape_town = set("example.com", "af-south-1");
+        assert_eq!(
+            cape_town.records[0].name,
+            format!("{T1}._domainkey.example.com.")
+        );
+        assert_eq!(
+            cape_town.records[0].value,
+            format!("{T1}.dkim.af-south-1.amazonses.com.")
+        );
+        assert_eq!(cape_town.records[0].record_type, "CNAME");
+        let virginia = set("example.com", "us-east-1");
+        assert_eq!(
+            virginia.records[0].value,
+            format!("{T1}.dkim.amazonses.com.")
+        );
+        assert_eq!(virginia.records.len(), 3);
+    }
+
+    /// F02: newer regions have regional zones, and any zone can be overridden.
+    #[test]
+    fn f02_the_regional_table_goes_stale() {
+        for name in [
+            "ca-west-1",
+            "me-central-1",
+            "ap-southeast-5",
+            "eu-central-2",
+            "ap-south-2",
+        ] {
+            let region = Region::parse(name).unwrap();
+            assert_eq!(
+                DkimZone::for_region(&region).unwrap().as_str(),
+                format!("dkim.{name}.amazonses.com")
+            );
+        }
+        let override_zone = DkimZone::parse("dkim.xx-new-1.amazonses.com.").unwrap();
+        let tokens = vec![DkimToken::new(T1).unwrap()];
+        let region = Region::parse("us-east-1").unwrap();
+        let set = DkimRecordSet::new(
+            Domain::parse("example.com").unwrap(),
+            region,
+            &override_zone,
+            tokens,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            set.records[0].value,
+            format!("{T1}.dkim.xx-new-1.amazonses.com.")
+        );
+
+        let unknown = Region::parse("xx-new-1").unwrap();
+        assert!(matches!(
+            DkimZone::for_region(&unknown),
+            Err(ZoneError::UnknownRegion(_))
+        ));
+        let eusc = Region::parse("eusc-de-east-1").unwrap();
+        assert!(matches!(
+            DkimZone::for_region(&eusc),
+            Err(ZoneError::Undocumented(_))
+        ));
+    }
+
+    /// F12 and F13: names end in exactly one dot, the relative host is `<token>._domainkey`,
+    /// and the domain is never doubled.
+    #[test]
+    fn f12_f13_one_dot_and_relative_host() {
+        for input in ["example.com", "example.com."] {
+            let set = set(input, "eu-west-1");
+            for record in &set.records {
+                assert!(record.name.ends_with(".example.com.") && !record.name.ends_with(".."));
+                assert!(!record.name.contains("..") && !record.value.contains(".."));
+                assert!(!record.name.contains("example.com.example.com"));
+                assert!(record.host.ends_with("._domainkey") && !record.host.contains("example"));
+                assert!(!record.value.contains("example.com"));
+            }
+        }
+    }
+
+    #[test]
+    fn overlong_names_are_refused() {
+        let long = format!("{0}.{0}.{0}.{1}.com", "a".repeat(63), "b".repeat(50));
+        let region = Region::parse("us-east-1").unwrap();
+        let zone = DkimZone::for_region(&region).unwrap();
+        let err = DkimRecordSet::new(
+            Domain::parse(&long).unwrap(),
+            region,
+            &zone,
+            vec![DkimToken::new(T1).unwrap()],
+            None,
+        );
+        assert!(matches!(err, Err(RecordError::NameTooLong { .. })));
+    }
+}

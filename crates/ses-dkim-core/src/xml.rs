@@ -1,0 +1,215 @@
+//! A small walker over Query-protocol XML: element paths by local name, text per element.
+//!
+//! Namespaces and prefixes are ignored (elements are matched by local name), declarations,
+//! comments and processing instructions are skipped, and a DOCTYPE is refused outright so that no
+//! entity is ever expanded.
+
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use crate::error::ParseErrorKind;
+
+/// The element names the parsers care about; everything else is [`Tag::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tag {
+    VerifyDomainDkimResponse,
+    VerifyDomainDkimResult,
+    GetIdentityDkimAttributesResponse,
+    GetIdentityDkimAttributesResult,
+    DkimTokens,
+    DkimAttributes,
+    DkimEnabled,
+    DkimVerificationStatus,
+    Member,
+    Entry,
+    Key,
+    Value,
+    ErrorResponse,
+    Response,
+    Errors,
+    Error,
+    Type,
+    Code,
+    Message,
+    Detail,
+    RequestId,
+    ResponseMetadata,
+    Other,
+}
+
+impl Tag {
+    fn from_local_name(name: &str) -> Self {
+        match name {
+            "VerifyDomainDkimResponse" => Self::VerifyDomainDkimResponse,
+            "VerifyDomainDkimResult" => Self::VerifyDomainDkimResult,
+            "GetIdentityDkimAttributesResponse" => Self::GetIdentityDkimAttributesResponse,
+            "GetIdentityDkimAttributesResult" => Self::GetIdentityDkimAttributesResult,
+            "DkimTokens" => Self::DkimTokens,
+            "DkimAttributes" => Self::DkimAttributes,
+            "DkimEnabled" => Self::DkimEnabled,
+            "DkimVerificationStatus" => Self::DkimVerificationStatus,
+            "member" => Self::Member,
+            "entry" => Self::Entry,
+            "key" => Self::Key,
+            "value" => Self::Value,
+            "ErrorResponse" => Self::ErrorResponse,
+            "Response" => Self::Response,
+            "Errors" => Self::Errors,
+            "Error" => Self::Error,
+            "Type" => Self::Type,
+            "Code" => Self::Code,
+            "Message" => Self::Message,
+            "Detail" => Self::Detail,
+            "RequestId" | "RequestID" => Self::RequestId,
+            "ResponseMetadata" => Self::ResponseMetadata,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// What the walker reports to a visitor.
+pub(crate) enum Visit<'a> {
+    /// An element opened; `path` ends with it, `name` is its local name.
+    Start { path: &'a [Tag], name: &'a str },
+    /// An element closed; `text` is all the character data directly inside it, untrimmed.
+    End { path: &'a [Tag], text: &'a str },
+}
+
+/// Elements nested deeper than this are refused; real responses nest six levels at most.
+const MAX_DEPTH: usize = 32;
+
+/// A failure while walking, with the byte offset where it was noticed.
+pub(crate) struct WalkError {
+    pub(crate) offset: usize,
+    pub(crate) kind: ParseErrorKind,
+}
+
+/// Walks a document, calling `visit` for each element start and end.
+///
+/// An error from `visit` stops the walk and is reported at the current offset.
+pub(crate) fn walk(
+    body: &[u8],
+    mut visit: impl FnMut(Visit<'_>) -> Result<(), ParseErrorKind>,
+) -> Result<(), WalkError> {
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => {
+            return Err(WalkError {
+                offset: e.valid_up_to(),
+                kind: ParseErrorKind::NotUtf8,
+            });
+        }
+    };
+
+    let mut reader = Reader::from_str(text);
+    let mut path: Vec<Tag> = Vec::with_capacity(8);
+    // Character data of the innermost open element; cleared when an element opens.
+    let mut buffer = String::new();
+    let mut seen_root = false;
+
+    loop {
+        let position = offset(reader.buffer_position());
+        let fail = |kind| WalkError {
+            offset: position,
+            kind,
+        };
+        let event = match reader.read_event() {
+            Ok(event) => event,
+            Err(e) => {
+                let at = offset(reader.error_position());
+                return Err(WalkError {
+                    offset: at,
+                    kind: ParseErrorKind::Xml(e.to_string()),
+                });
+            }
+        };
+
+        match event {
+            Event::Start(start) | Event::Empty(start) if seen_root && path.is_empty() => {
+                let name = start.local_name();
+                let name: &str = name.as_ref();
+                let name = name.to_owned();
+                return Err(fail(ParseErrorKind::TrailingElement(name)));
+            }
+            Event::Start(start) => {
+                seen_root = true;
+                if path.len() >= MAX_DEPTH {
+                    return Err(fail(ParseErrorKind::TooDeep));
+                }
+                let local = start.local_name();
+                let name: &str = local.as_ref();
+                path.push(Tag::from_local_name(name));
+                buffer.clear();
+                visit(Visit::Start { path: &path, name }).map_err(fail)?;
+            }
+            Event::Empty(start) => {
+                seen_root = true;
+                let local = start.local_name();
+                let name: &str = local.as_ref();
+                path.push(Tag::from_local_name(name));
+                visit(Visit::Start { path: &path, name }).map_err(fail)?;
+                visit(Visit::End {
+                    path: &path,
+                    text: "",
+                })
+                .map_err(fail)?;
+                path.pop();
+                buffer.clear();
+            }
+            Event::End(_) => {
+                visit(Visit::End {
+                    path: &path,
+                    text: &buffer,
+                })
+                .map_err(fail)?;
+                path.pop();
+                buffer.clear();
+            }
+            Event::Text(chars) => {
+                if path.is_empty() {
+                    // Only whitespace may stand outside the root element.
+                    if !chars.xml10_content().trim().is_empty() {
+                        return Err(fail(ParseErrorKind::TextOutsideRoot));
+                    }
+                } else {
+                    buffer.push_str(&chars.xml10_content());
+                }
+            }
+            Event::CData(cdata) => buffer.push_str(&cdata.xml10_content()),
+            Event::GeneralRef(reference) => {
+                let resolved = match reference.resolve_char_ref() {
+                    Ok(Some(c)) => Some(c),
+                    Ok(None) => None,
+                    Err(e) => return Err(fail(ParseErrorKind::Xml(e.to_string()))),
+                };
+                match resolved {
+                    Some(c) => buffer.push(c),
+                    None => {
+                        let name = reference.xml10_content();
+                        match quick_xml::escape::resolve_predefined_entity(&name) {
+                            Some(value) => buffer.push_str(value),
+                            None => {
+                                return Err(fail(ParseErrorKind::UnknownEntity(name.into_owned())));
+                            }
+                        }
+                    }
+                }
+            }
+            Event::DocType(_) => return Err(fail(ParseErrorKind::DocType)),
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            Event::Eof => {
+                if !path.is_empty() {
+                    return Err(fail(ParseErrorKind::Truncated));
+                }
+                if !seen_root {
+                    return Err(fail(ParseErrorKind::Empty));
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn offset(position: u64) -> usize {
+    usize::try_from(position).unwrap_or(usize::MAX)
+}

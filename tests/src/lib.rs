@@ -1,0 +1,630 @@
+//! End-to-end test harness: runs the workspace's binaries against a local moto server.
+//!
+//! Nothing here talks to AWS. [`Moto::start`] runs moto's standalone server (installed in the
+//! repository's `.venv` by `scripts/setup-test-env`) on a free loopback port, and [`run`] starts
+//! a binary with every `AWS_*` variable removed and `HOME` pointing at an empty directory, so no
+//! real credentials or profile can leak into a test.
+//!
+//! A typical test:
+//!
+//! ```no_run
+//! # fn main() -> std::io::Result<()> {
+//! let moto = ses_dkim_e2e::Moto::start()?;
+//! let (key_id, secret) = moto.create_access_key()?;
+//! moto.enable_auth()?;
+//! let bin = ses_dkim_e2e::binary("ses-dkim")?;
+//! let endpoint = moto.endpoint();
+//! let run = ses_dkim_e2e::run(
+//!     &bin,
+//!     &["verify", "-", "--region", "us-east-1", "--endpoint-url", &endpoint],
+//!     &[("AWS_ACCESS_KEY_ID", &key_id), ("AWS_SECRET_ACCESS_KEY", &secret)],
+//!     Some(b"example.com\n"),
+//! )?;
+//! assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long [`Moto::start`] waits for moto to answer before giving up.
+pub const MOTO_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long [`run`] lets a binary run before killing it.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The command that installs moto, named in error messages.
+const SETUP_HINT: &str = "run scripts/setup-test-env";
+
+/// How many bytes of moto's log an error message or a failing test shows.
+const LOG_TAIL_BYTES: usize = 4000;
+
+/// Returns the repository's root directory (the parent of this package's directory).
+pub fn repo_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// Returns the path of the executable `name` in the repository's virtual environment.
+pub fn venv_bin(name: &str) -> PathBuf {
+    repo_root().join(".venv").join("bin").join(name)
+}
+
+/// A moto server on a free loopback port, killed when dropped.
+///
+/// moto keeps its state (identities, IAM users, whether auth is on) in the process, so each test
+/// that needs a clean peer starts its own server or calls [`Moto::reset`].
+pub struct Moto {
+    port: u16,
+    child: Child,
+    log: PathBuf,
+    dir: TempDir,
+}
+
+impl Moto {
+    /// Starts `moto_server` on a free port of 127.0.0.1 and waits until it answers.
+    ///
+    /// # Errors
+    ///
+    /// Fails when moto is not installed in `.venv`, when it exits early or when it does not
+    /// answer within [`MOTO_START_TIMEOUT`]; the error then carries the tail of moto's log.
+    pub fn start() -> io::Result<Moto> {
+        let server = venv_bin("moto_server");
+        if !server.is_file() {
+            return Err(io::Error::other(format!(
+                "moto is not installed ({} is missing): {SETUP_HINT}",
+                server.display()
+            )));
+        }
+
+        // The port is free when picked but could be taken before moto binds it: moto then exits
+        // at once, and another port is tried.
+        let mut last_error = None;
+        for _ in 0..3 {
+            match Moto::start_once(&server) {
+                Ok(moto) => return Ok(moto),
+                Err(StartError::Exited(error)) => last_error = Some(error),
+                Err(StartError::Fatal(error)) => return Err(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| io::Error::other("moto did not start")))
+    }
+
+    /// Returns the URL to send AWS requests to, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Returns the loopback port moto listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Returns the path of the file that holds moto's stdout and stderr.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Returns the last few kilobytes of moto's log, for assertion messages.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log)
+    }
+
+    /// Clears moto's state (identities, IAM users and keys) with `POST /moto-api/reset`.
+    ///
+    /// Whether auth is on is not state in this sense and stays as it was; access keys made by
+    /// [`Moto::create_access_key`] are gone afterwards.
+    ///
+    /// # Errors
+    ///
+    /// Fails when moto does not answer 200.
+    pub fn reset(&self) -> io::Result<()> {
+        self.expect_ok("POST", "/moto-api/reset", None)
+    }
+
+    /// Makes moto check the SigV4 signature and IAM policies of every later request.
+    ///
+    /// Sends `POST /moto-api/reset-auth` with the plain-text body `0`: moto stores it as
+    /// `INITIAL_NO_AUTH_ACTION_COUNT` (the number of requests let through unchecked, infinite by
+    /// default) and restarts its request count, so the very next request is checked. Signatures
+    /// are checked against keys made in moto's own IAM, so call [`Moto::create_access_key`]
+    /// first: with auth on, the IAM calls themselves would need a valid key.
+    ///
+    /// # Errors
+    ///
+    /// Fails when moto does not answer 200.
+    pub fn enable_auth(&self) -> io::Result<()> {
+        self.expect_ok("POST", "/moto-api/reset-auth", Some("0"))
+    }
+
+    /// Turns signature and policy checks off again, as they are when moto starts.
+    ///
+    /// # Errors
+    ///
+    /// Fails when moto does not answer 200.
+    pub fn disable_auth(&self) -> io::Result<()> {
+        self.expect_ok("POST", "/moto-api/reset-auth", Some("inf"))
+    }
+
+    /// Creates an IAM user allowed `ses:*` and returns a new access key id and secret for it.
+    ///
+    /// Runs `scripts/moto-iam-key.py` with the venv's python. Call it while auth is off.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the script cannot run, exits with an error or prints something other than
+    /// two words.
+    pub fn create_access_key(&self) -> io::Result<(String, String)> {
+        let script = repo_root().join("scripts").join("moto-iam-key.py");
+        let script = script.to_string_lossy();
+        let endpoint = self.endpoint();
+        let python = venv_bin("python");
+        if !python.is_file() {
+            return Err(io::Error::other(format!(
+                "the test venv is missing ({} not found): {SETUP_HINT}",
+                python.display()
+            )));
+        }
+
+        let out = run(&python, &[&script, "--endpoint", &endpoint], &[], None)?;
+        if out.code != Some(0) {
+            return Err(io::Error::other(format!(
+                "moto-iam-key.py failed ({}): {}",
+                out.status,
+                out.stderr.trim_end()
+            )));
+        }
+        let mut words = out.stdout.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(id), Some(secret), None) => Ok((id.to_owned(), secret.to_owned())),
+            _ => Err(io::Error::other(format!(
+                "moto-iam-key.py printed {:?}, not `ACCESS_KEY_ID SECRET_ACCESS_KEY`",
+                out.stdout
+            ))),
+        }
+    }
+
+    /// Sends one plain HTTP/1.1 request to moto and returns its answer.
+    ///
+    /// The body, if any, goes with `Content-Type: text/plain` (what the `/moto-api/` calls
+    /// need: moto reads nothing from a form-encoded body there).
+    ///
+    /// # Errors
+    ///
+    /// Fails when the connection fails or the answer is not HTTP.
+    pub fn http(&self, method: &str, path: &str, body: Option<&str>) -> io::Result<HttpResponse> {
+        http_request(self.port, method, path, body)
+    }
+
+    fn expect_ok(&self, method: &str, path: &str, body: Option<&str>) -> io::Result<()> {
+        let response = self.http(method, path, body)?;
+        if response.status == 200 {
+            return Ok(());
+        }
+        Err(io::Error::other(format!(
+            "moto answered {method} {path} with {}: {}",
+            response.status, response.body
+        )))
+    }
+
+    fn start_once(server: &Path) -> Result<Moto, StartError> {
+        let port = free_port().map_err(StartError::Fatal)?;
+        let dir = TempDir::new("ses-dkim-moto").map_err(StartError::Fatal)?;
+        let log = dir.path().join("moto.log");
+        let log_file = fs::File::create(&log).map_err(StartError::Fatal)?;
+        let log_file_err = log_file.try_clone().map_err(StartError::Fatal)?;
+
+        let mut command = Command::new(server);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(log_file_err);
+        remove_aws_env(&mut command);
+        // Would make moto check signatures from the start; the tests switch auth on themselves.
+        command.env_remove("INITIAL_NO_AUTH_ACTION_COUNT");
+        let child = command.spawn().map_err(|error| {
+            StartError::Fatal(io::Error::new(
+                error.kind(),
+                format!("cannot start {}: {error}: {SETUP_HINT}", server.display()),
+            ))
+        })?;
+
+        // From here on, dropping `moto` kills the child.
+        let mut moto = Moto {
+            port,
+            child,
+            log,
+            dir,
+        };
+        let deadline = Instant::now() + MOTO_START_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                return Err(StartError::Exited(io::Error::other(format!(
+                    "moto_server exited early ({status}); its log:\n{}",
+                    moto.log_tail()
+                ))));
+            }
+            if let Ok(response) = http_request(port, "GET", "/moto-api/", None)
+                && response.status == 200
+            {
+                return Ok(moto);
+            }
+            if Instant::now() >= deadline {
+                return Err(StartError::Fatal(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "moto_server did not answer on port {port} within {} s; its log:\n{}",
+                        MOTO_START_TIMEOUT.as_secs(),
+                        moto.log_tail()
+                    ),
+                )));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl fmt::Debug for Moto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Moto")
+            .field("port", &self.port)
+            .field("pid", &self.child.id())
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+impl Drop for Moto {
+    #[expect(
+        clippy::print_stderr,
+        reason = "a failing test shows moto's log: libtest prints captured stderr on failure"
+    )]
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!(
+                "--- moto log ({}), last {LOG_TAIL_BYTES} bytes ---\n{}",
+                self.log.display(),
+                self.log_tail()
+            );
+            // Keep the log for a look after the run.
+            self.dir.keep();
+        }
+    }
+}
+
+/// A plain HTTP answer: status code, headers in order, body as text.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// The status code, such as 200.
+    pub status: u16,
+    /// The header fields as sent, names in the server's case.
+    pub headers: Vec<(String, String)>,
+    /// The body, decoded as UTF-8 with invalid bytes replaced.
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// Returns the value of the first header named `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Returns the path of a workspace binary built in the same profile as the running test.
+///
+/// A test executable lives in `target/<profile>/deps/`; the binaries are in `target/<profile>/`.
+/// Cargo builds a package's own binaries before its integration tests, but not other packages'
+/// binaries, hence the build step in `scripts/test`.
+///
+/// # Errors
+///
+/// Fails when the binary has not been built.
+pub fn binary(name: &str) -> io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe
+        .parent()
+        .ok_or_else(|| io::Error::other("the test executable has no parent directory"))?;
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir.parent().unwrap_or(dir);
+    }
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if path.is_file() {
+        return Ok(path);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!(
+            "binary `{name}` not built ({} is missing): run `cargo build --workspace --bins` first",
+            path.display()
+        ),
+    ))
+}
+
+/// What a finished process left: its exit status and its output as text.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The exit status.
+    pub status: ExitStatus,
+    /// The exit code, or `None` when a signal ended the process.
+    pub code: Option<i32>,
+    /// Everything written to stdout, decoded as UTF-8 with invalid bytes replaced.
+    pub stdout: String,
+    /// Everything written to stderr, decoded as UTF-8 with invalid bytes replaced.
+    pub stderr: String,
+}
+
+/// Runs `bin` with `args` in a clean AWS environment and returns its status and output.
+///
+/// The child inherits this process's environment less every `AWS_*` variable, with `HOME` set to
+/// a new empty directory (so no `~/.aws/config` or credentials file is found) and
+/// `AWS_EC2_METADATA_DISABLED=true` (so a credential chain never reaches for an instance metadata
+/// address); then `env` is applied, and may override both. Its stdin is `stdin`, or empty. The
+/// working directory is the repository root.
+///
+/// # Errors
+///
+/// Fails when the binary cannot be started, or when it runs longer than [`RUN_TIMEOUT`]: it is
+/// then killed and the error shows its stderr so far.
+pub fn run(
+    bin: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&[u8]>,
+) -> io::Result<Run> {
+    let home = TempDir::new("ses-dkim-home")?;
+    let mut command = Command::new(bin);
+    command
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    remove_aws_env(&mut command);
+    command
+        .env("HOME", home.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+
+    let mut child = command.spawn().map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot run {}: {error}", bin.display()),
+        )
+    })?;
+
+    // Feed stdin and drain both pipes on their own threads so no pipe fills up and blocks.
+    let writer = match (child.stdin.take(), stdin) {
+        (Some(mut pipe), Some(input)) => {
+            let input = input.to_vec();
+            // A child that exits without reading all of its input is not an error here.
+            Some(thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+            }))
+        }
+        _ => None,
+    };
+    let stdout = child.stdout.take().map(drain);
+    let stderr = child.stderr.take().map(drain);
+
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    let stdout = collect(stdout);
+    let stderr = collect(stderr);
+    let Some(status) = status else {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "{} did not finish within {} s and was killed; its stderr:\n{}",
+                bin.display(),
+                RUN_TIMEOUT.as_secs(),
+                stderr.trim_end()
+            ),
+        ));
+    };
+    Ok(Run {
+        status,
+        code: status.code(),
+        stdout,
+        stderr,
+    })
+}
+
+enum StartError {
+    /// moto exited before answering: worth another try on a new port.
+    Exited(io::Error),
+    /// Anything else: no retry.
+    Fatal(io::Error),
+}
+
+/// A directory under the system's temporary directory, removed when dropped unless kept.
+struct TempDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl TempDir {
+    fn new(prefix: &str) -> io::Result<TempDir> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        loop {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let name = format!("{prefix}-{}-{nanos}-{n}", std::process::id());
+            let path = std::env::temp_dir().join(name);
+            match fs::create_dir(&path) {
+                Ok(()) => return Ok(TempDir { path, keep: false }),
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn keep(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Removes every `AWS_*` variable that `command` would inherit.
+fn remove_aws_env(command: &mut Command) {
+    let names: Vec<OsString> = std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| name.to_string_lossy().starts_with("AWS_"))
+        .collect();
+    for name in names {
+        command.env_remove(name);
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn drain<R: Read + Send + 'static>(mut pipe: R) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
+}
+
+fn collect(handle: Option<thread::JoinHandle<Vec<u8>>>) -> String {
+    let bytes = handle
+        .and_then(|handle| handle.join().ok())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn log_tail(path: &Path) -> String {
+    let Ok(bytes) = fs::read(path) else {
+        return format!("(cannot read {})", path.display());
+    };
+    let start = bytes.len().saturating_sub(LOG_TAIL_BYTES);
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
+}
+
+/// Sends one request with `Connection: close` and reads the answer to the end of the stream.
+fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> io::Result<HttpResponse> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
+
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+    request.push_str("Connection: close\r\nAccept: */*\r\n");
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method == "POST" || method == "PUT" {
+        request.push_str("Content-Type: text/plain\r\n");
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
+
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> io::Result<HttpResponse> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| invalid("HTTP answer without the end of its header"))?;
+    let head = String::from_utf8_lossy(&raw[..head_end]);
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse::<u16>().ok())
+        .ok_or_else(|| invalid("HTTP answer without a status line"))?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    let body = String::from_utf8_lossy(&raw[head_end + 4..]).into_owned();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_status_headers_and_body() {
+        let raw = b"HTTP/1.1 403 FORBIDDEN\r\nContent-Type: text/xml\r\nx-amzn-RequestId: abc\r\n\r\n<a/>";
+        let response = parse_response(raw).unwrap();
+        assert_eq!(response.status, 403);
+        assert_eq!(response.header("X-Amzn-RequestId"), Some("abc"));
+        assert_eq!(response.body, "<a/>");
+    }
+
+    #[test]
+    fn rejects_an_answer_without_a_header_end() {
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
+    }
+
+    #[test]
+    fn venv_bin_is_under_the_repository() {
+        assert!(venv_bin("python").ends_with(".venv/bin/python"));
+        assert!(repo_root().join("tests").join("Cargo.toml").is_file());
+    }
+}
