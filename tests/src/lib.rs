@@ -193,6 +193,46 @@ impl Moto {
         }
     }
 
+    /// Returns the SES identities moto holds in `us-east-1`, in the order moto lists them.
+    ///
+    /// Runs boto3's `ses.list_identities()` with the venv's python and dummy keys, so call it
+    /// while auth is off (as it is after [`Moto::start`] or [`Moto::disable_auth`]).
+    ///
+    /// # Errors
+    ///
+    /// Fails when the venv's python is missing or the call fails.
+    pub fn list_identities(&self) -> io::Result<Vec<String>> {
+        let endpoint = self.endpoint();
+        let out = venv_python(LIST_IDENTITIES, &[&endpoint], "list_identities")?;
+        Ok(out.stdout.lines().map(str::to_owned).collect())
+    }
+
+    /// Creates an IAM role allowed `ses:*`, assumes it through moto's STS and returns the
+    /// temporary access key id, secret and session token.
+    ///
+    /// moto accepts a session token only with the access key it issued it for: a key made by
+    /// [`Moto::create_access_key`] with any `X-Amz-Security-Token`, or a made-up token, is
+    /// answered with `InvalidClientTokenId`. Call it while auth is off.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the venv's python is missing, the calls fail, or the output is not three
+    /// words.
+    pub fn create_session_credentials(&self) -> io::Result<(String, String, String)> {
+        let endpoint = self.endpoint();
+        let out = venv_python(ASSUME_ROLE, &[&endpoint], "assume_role")?;
+        let mut words = out.stdout.split_whitespace();
+        match (words.next(), words.next(), words.next(), words.next()) {
+            (Some(id), Some(secret), Some(token), None) => {
+                Ok((id.to_owned(), secret.to_owned(), token.to_owned()))
+            }
+            _ => Err(io::Error::other(format!(
+                "assume_role printed {:?}, not `ACCESS_KEY_ID SECRET_ACCESS_KEY SESSION_TOKEN`",
+                out.stdout
+            ))),
+        }
+    }
+
     /// Sends one plain HTTP/1.1 request to moto and returns its answer.
     ///
     /// The body, if any, goes with `Content-Type: text/plain` (what the `/moto-api/` calls
@@ -464,6 +504,72 @@ pub fn run(
     })
 }
 
+/// Lists moto's SES identities in `us-east-1` through boto3, one a line.
+const LIST_IDENTITIES: &str = r#"
+import sys, boto3
+ses = boto3.client(
+    "ses",
+    endpoint_url=sys.argv[1],
+    region_name="us-east-1",
+    aws_access_key_id="testing",
+    aws_secret_access_key="testing",
+)
+for identity in ses.list_identities()["Identities"]:
+    print(identity)
+"#;
+
+/// Creates a role allowed `ses:*`, assumes it and prints `KEY_ID SECRET SESSION_TOKEN`.
+const ASSUME_ROLE: &str = r#"
+import json, sys, boto3
+options = dict(
+    endpoint_url=sys.argv[1],
+    region_name="us-east-1",
+    aws_access_key_id="testing",
+    aws_secret_access_key="testing",
+)
+trust = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+}
+allow_ses = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "ses:*", "Resource": "*"}],
+}
+iam = boto3.client("iam", **options)
+name = "ses-dkim-test-role"
+try:
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+except iam.exceptions.EntityAlreadyExistsException:
+    arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+iam.put_role_policy(RoleName=name, PolicyName="allow-ses", PolicyDocument=json.dumps(allow_ses))
+sts = boto3.client("sts", **options)
+credentials = sts.assume_role(RoleArn=arn, RoleSessionName="ses-dkim-test")["Credentials"]
+print(credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"])
+"#;
+
+/// Runs `script` with the venv's python (through [`run`], so in a clean AWS environment) and
+/// fails unless it exits with 0.
+fn venv_python(script: &str, args: &[&str], what: &str) -> io::Result<Run> {
+    let python = venv_bin("python");
+    if !python.is_file() {
+        return Err(io::Error::other(format!(
+            "the test venv is missing ({} not found): {SETUP_HINT}",
+            python.display()
+        )));
+    }
+    let mut all = vec!["-c", script];
+    all.extend_from_slice(args);
+    let out = run(&python, &all, &[], None)?;
+    if out.code != Some(0) {
+        return Err(io::Error::other(format!(
+            "{what} through boto3 failed ({}): {}",
+            out.status,
+            out.stderr.trim_end()
+        )));
+    }
+    Ok(out)
+}
+
 enum StartError {
     /// moto exited before answering: worth another try on a new port.
     Exited(io::Error),
@@ -472,13 +578,19 @@ enum StartError {
 }
 
 /// A directory under the system's temporary directory, removed when dropped unless kept.
-struct TempDir {
+#[derive(Debug)]
+pub struct TempDir {
     path: PathBuf,
     keep: bool,
 }
 
 impl TempDir {
-    fn new(prefix: &str) -> io::Result<TempDir> {
+    /// Creates a new empty directory whose name starts with `prefix`.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the directory cannot be created.
+    pub fn new(prefix: &str) -> io::Result<TempDir> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -495,7 +607,8 @@ impl TempDir {
         }
     }
 
-    fn path(&self) -> &Path {
+    /// Returns the directory's path.
+    pub fn path(&self) -> &Path {
         &self.path
     }
 

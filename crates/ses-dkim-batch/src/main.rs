@@ -1,3 +1,66 @@
-fn main() {
-    println!("Hello, world!");
+//! `ses-dkim`: asks Amazon SES for the Easy DKIM tokens of every domain in a list and prints the
+//! CNAME records to publish.
+
+mod cli;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// The prefix of every message on stderr.
+pub(crate) const PREFIX: &str = "ses-dkim";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            report(format_args!("error: cannot start the async runtime: {e}"));
+            return ExitCode::from(verify::EXIT_CONFIG);
+        }
+    };
+    let status = match cli.command {
+        Command::Verify(args) => runtime.block_on(verify::run(args)),
+    };
+    ExitCode::from(status)
+}
+
+/// Writes one message to stderr with the fixed prefix.
+pub(crate) fn report(message: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    // A closed stderr leaves nowhere to complain to.
+    let _ = writeln!(std::io::stderr().lock(), "{PREFIX}: {message}");
+}
+
+/// Sends `tracing` output to stderr: warnings by default, more with `-v`, `SES_DKIM_LOG` or
+/// `RUST_LOG` to choose per module.
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = std::env::var("SES_DKIM_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .and_then(|spec| EnvFilter::try_new(spec).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
 }

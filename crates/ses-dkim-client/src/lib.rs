@@ -1,14 +1,32 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! A hyper-based client for Amazon SES's `VerifyDomainDkim`, wrapping [`ses_dkim_core`].
+//!
+//! The client adds what the core leaves out on purpose: HTTPS (rustls) with a pooled keep-alive
+//! connection, the standard AWS credential chain and region lookup (`aws-config`), endpoint
+//! overrides, timeouts, a response-size cap, retries with jittered backoff for throttling and
+//! transient faults, and pacing to SES's rate limit.
+//!
+//! ```no_run
+//! use ses_dkim_client::{Settings, SesClient};
+//! use ses_dkim_core::Domain;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // `Settings` is `#[non_exhaustive]`: start from the default and set fields.
+//! let mut settings = Settings::default();
+//! settings.region = Some("eu-west-1".into());
+//! let client = SesClient::from_settings(settings).await?;
+//! let records = client.verify(&Domain::parse("example.com")?).await?;
+//! for record in &records.records {
+//!     println!("{} CNAME {}", record.name, record.value);
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod client;
+mod error;
+mod settings;
+mod transport;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use client::{CallOptions, SesClient};
+pub use error::{ClientError, ConfigError};
+pub use settings::{ResolvedSettings, Settings};

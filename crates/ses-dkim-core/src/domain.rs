@@ -47,6 +47,13 @@ impl Domain {
                 host: host.to_owned(),
             });
         }
+        if let Some((host, port)) = trimmed.rsplit_once(':') {
+            if !host.is_empty() && !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) {
+                return fail(DomainErrorReason::HostAndPort {
+                    host: host.to_owned(),
+                });
+            }
+        }
         if let Some((_, after)) = trimmed.rsplit_once('@') {
             return fail(DomainErrorReason::EmailAddress {
                 domain: after.to_owned(),
@@ -68,19 +75,17 @@ impl Domain {
         let ascii = if name.is_ascii() {
             name.to_ascii_lowercase()
         } else {
-            let converted = Uts46::new().to_ascii(
-                name.as_bytes(),
-                AsciiDenyList::STD3,
-                Hyphens::CheckFirstLast,
-                DnsLength::Ignore,
-            );
-            match converted {
-                Ok(ascii) => ascii.into_owned(),
-                Err(_) => return fail(DomainErrorReason::Idna),
+            match to_ascii(name) {
+                Some(ascii) => ascii,
+                None => return fail(DomainErrorReason::Idna),
             }
         };
 
         check_ldh(&ascii).map_err(|reason| DomainError::new(input, reason))?;
+        // An ASCII name may still hold an A-label that is not valid Punycode (`xn--a`).
+        if ascii.contains("xn--") && !is_valid_idna(&ascii) {
+            return fail(DomainErrorReason::Idna);
+        }
         Ok(Self(ascii))
     }
 
@@ -197,6 +202,11 @@ pub enum DomainErrorReason {
         /// The host the URL names.
         host: String,
     },
+    /// A host with a port, as in `example.com:443`; `host` is the part before the colon.
+    HostAndPort {
+        /// The part before the port.
+        host: String,
+    },
     /// An IPv4 or IPv6 address rather than a name.
     IpAddress,
     /// A single label such as `localhost` or `com`.
@@ -240,6 +250,9 @@ impl fmt::Display for DomainErrorReason {
                     Printable(host)
                 )
             }
+            Self::HostAndPort { host } => {
+                write!(f, "a domain has no port; drop it: {}", Printable(host))
+            }
             Self::IpAddress => f.write_str("an IP address is not a domain"),
             Self::SingleLabel => f.write_str("a domain needs at least two labels"),
             Self::InvalidCharacter(c) => write!(
@@ -282,6 +295,24 @@ impl fmt::Display for Printable<'_> {
         }
         f.write_str("`")
     }
+}
+
+/// Converts a name to A-labels with UTS 46 (STD3 rules), or `None` when it is not valid.
+fn to_ascii(name: &str) -> Option<String> {
+    Uts46::new()
+        .to_ascii(
+            name.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::CheckFirstLast,
+            DnsLength::Ignore,
+        )
+        .ok()
+        .map(std::borrow::Cow::into_owned)
+}
+
+/// Returns `true` when every A-label of an ASCII name decodes as valid IDNA.
+fn is_valid_idna(ascii: &str) -> bool {
+    to_ascii(ascii).is_some_and(|converted| converted == ascii)
 }
 
 /// Returns the host when the input looks like a URL (a scheme, or a path after the host).
@@ -409,6 +440,14 @@ mod tests {
             ("-a.example.com", DomainErrorReason::HyphenAtLabelEdge),
             ("a_b.example.com", DomainErrorReason::InvalidCharacter('_')),
             ("a!b.example.com", DomainErrorReason::InvalidCharacter('!')),
+            ("xn--a.example", DomainErrorReason::Idna),
+            ("xn--.example", DomainErrorReason::HyphenAtLabelEdge),
+            (
+                "example.com:443",
+                DomainErrorReason::HostAndPort {
+                    host: "example.com".into(),
+                },
+            ),
         ];
         for (input, expected) in cases {
             let err = Domain::parse(input).unwrap_err();
@@ -457,7 +496,10 @@ mod tests {
             reason(&format!("{at_limit}a")),
             DomainErrorReason::NameTooLong { len: 254 }
         );
-        assert_eq!(reason(&"a".repeat(300)), DomainErrorReason::NameTooLong { len: 300 });
+        assert_eq!(
+            reason(&"a".repeat(300)),
+            DomainErrorReason::NameTooLong { len: 300 }
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What can go wrong with a response: a service error SES reported, or a body that is not a
 //! response at all, and how each is classified for retrying.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::domain::Printable;
 
@@ -66,12 +66,18 @@ impl fmt::Display for ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResponseError {
-    /// SES answered with an `ErrorResponse`.
+    /// SES answered with an `ErrorResponse` (boxed: it is much larger than the success value).
     #[error(transparent)]
-    Service(#[from] ServiceError),
+    Service(Box<ServiceError>),
     /// The body is not the expected response.
     #[error(transparent)]
     Parse(#[from] ParseError),
+}
+
+impl From<ServiceError> for ResponseError {
+    fn from(error: ServiceError) -> Self {
+        Self::Service(Box::new(error))
+    }
 }
 
 impl ResponseError {
@@ -168,6 +174,26 @@ impl ServiceError {
         }
     }
 
+    /// Returns how far the local clock was ahead of the service's (negative: behind), in
+    /// seconds, when the message carries both times.
+    ///
+    /// SES states them in clock-skew errors such as `Signature expired: 20240101T000000Z is now
+    /// earlier than 20240101T001500Z (20240101T003000Z - 15 min.)`: the first time is the
+    /// request's, the one in parentheses the server's.
+    pub fn clock_skew_seconds(&self) -> Option<i64> {
+        if self.kind() != ErrorKind::ClockSkew {
+            return None;
+        }
+        let mut stamps = self
+            .message
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter_map(amz_date_seconds);
+        let request = stamps.next()?;
+        let _limit = stamps.next()?;
+        let server = stamps.next()?;
+        Some(request - server)
+    }
+
     /// Returns advice for the operator where the code has a well-known cause.
     pub fn hint(&self) -> Option<&'static str> {
         match (self.code.as_str(), self.kind()) {
@@ -181,9 +207,9 @@ impl ServiceError {
             ),
             ("InvalidClientTokenId" | "UnrecognizedClientException" | "InvalidAccessKeyId", _) => {
                 Some(
-                    "the access key id is not known: check the key, that it is not an SES SMTP \
-                     user name, that it belongs to this partition, and the session token of \
-                     temporary credentials",
+                    "the access key id or the session token is not recognised: check the key, \
+                     that it is not an SES SMTP user name, that it belongs to this partition, \
+                     and that a session token goes with its temporary key",
                 )
             }
             ("ExpiredToken" | "ExpiredTokenException", _) => Some(
@@ -208,21 +234,73 @@ impl fmt::Display for ServiceError {
         } else {
             &self.code
         };
-        write!(f, "SES error {code} (HTTP {})", self.status)?;
+        write!(f, "SES error {} (HTTP {})", OneLine(code), self.status)?;
         if !self.message.is_empty() {
-            write!(f, ": {}", self.message.trim())?;
+            write!(f, ": {}", OneLine(self.message.trim()))?;
         }
-        if let Some(hint) = self.hint() {
-            write!(f, " ({hint})")?;
+        match self.clock_skew_seconds() {
+            Some(skew) => write!(f, " ({})", SkewHint(skew))?,
+            None => {
+                if let Some(hint) = self.hint() {
+                    write!(f, " ({hint})")?;
+                }
+            }
         }
         if let Some(id) = &self.request_id {
-            write!(f, " [request id {id}]")?;
+            write!(f, " [request id {}]", OneLine(id))?;
         }
         Ok(())
     }
 }
 
 impl std::error::Error for ServiceError {}
+
+/// Says how far off the local clock is, in words.
+struct SkewHint(i64);
+
+impl fmt::Display for SkewHint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let direction = if self.0 >= 0 { "ahead of" } else { "behind" };
+        let seconds = self.0.unsigned_abs();
+        let amount = if seconds >= 120 {
+            format!("{} minutes", seconds / 60)
+        } else {
+            format!("{seconds} seconds")
+        };
+        write!(
+            f,
+            "the local clock is {amount} {direction} AWS's; synchronise it (NTP)"
+        )
+    }
+}
+
+/// Parses a SigV4 timestamp such as `20240101T000000Z` into seconds since the Unix epoch.
+fn amz_date_seconds(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 16 || bytes.get(8) != Some(&b'T') || bytes.get(15) != Some(&b'Z') {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<i64> { text.get(range)?.parse().ok() };
+    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let (hour, minute, second) = (number(9..11)?, number(11..13)?, number(13..15)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), proleptic Gregorian calendar.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
 
 /// A body that is not the expected response: not XML, the wrong document, or a success that
 /// carries no usable token.
@@ -324,7 +402,7 @@ impl fmt::Display for ParseErrorKind {
         match self {
             Self::Empty => f.write_str("no XML element in the body"),
             Self::NotUtf8 => f.write_str("the body is not UTF-8"),
-            Self::Xml(e) => write!(f, "malformed XML ({e})"),
+            Self::Xml(e) => write!(f, "malformed XML ({})", OneLine(e)),
             Self::Truncated => f.write_str("the body ends inside an element"),
             Self::DocType => f.write_str("a DOCTYPE is not allowed"),
             Self::UnknownEntity(name) => write!(f, "unknown entity `&{}`", Printable(name)),
@@ -355,6 +433,20 @@ impl fmt::Display for ParseErrorKind {
                 write!(f, "`{element}` holds {}", Printable(value))
             }
         }
+    }
+}
+
+/// Displays text taken from a response on one line: every control character, line breaks
+/// included, becomes a space, so that a broken or hostile body cannot split a log line or send
+/// escape sequences to a terminal.
+struct OneLine<'a>(&'a str);
+
+impl fmt::Display for OneLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            f.write_char(if c.is_control() { ' ' } else { c })?;
+        }
+        Ok(())
     }
 }
 
@@ -450,6 +542,53 @@ mod tests {
             assert!(shown.contains(cause), "{shown}");
         }
         assert!(shown.ends_with("[request id rid-1]"), "{shown}");
+    }
+
+    #[test]
+    fn clock_skew_says_how_far_off() {
+        let expired = service(
+            403,
+            "SignatureDoesNotMatch",
+            "Signature expired: 20240101T000000Z is now earlier than 20240101T001500Z \
+             (20240101T003000Z - 15 min.)",
+        );
+        assert_eq!(expired.kind(), ErrorKind::ClockSkew);
+        assert_eq!(expired.clock_skew_seconds(), Some(-1800));
+        assert!(
+            expired
+                .to_string()
+                .contains("the local clock is 30 minutes behind AWS's"),
+            "{expired}"
+        );
+
+        let future = service(
+            400,
+            "RequestExpired",
+            "Signature not yet current: 20240101T010000Z is still later than 20240101T004500Z \
+             (20240101T003000Z + 15 min.)",
+        );
+        assert_eq!(future.clock_skew_seconds(), Some(1800));
+        assert!(
+            future.to_string().contains("30 minutes ahead of"),
+            "{future}"
+        );
+
+        let plain = service(400, "RequestExpired", "Request has expired.");
+        assert_eq!(plain.clock_skew_seconds(), None);
+        assert!(plain.to_string().contains("synchronise it"), "{plain}");
+        assert_eq!(amz_date_seconds("19700101T000000Z"), Some(0));
+        assert_eq!(amz_date_seconds("20240101T000000Z"), Some(1_704_067_200));
+        assert_eq!(amz_date_seconds("2024010T000000ZZ"), None);
+    }
+
+    #[test]
+    fn service_error_from_a_hostile_body_prints_on_one_line() {
+        let mut err = service(400, "Thrott\nling", "line one\r\nline two\u{1b}[2J");
+        err.request_id = Some("rid\u{b}\u{b}1".into());
+        assert_eq!(
+            err.to_string(),
+            "SES error Thrott ling (HTTP 400): line one  line two [2J [request id rid  1]"
+        );
     }
 
     #[test]

@@ -60,7 +60,6 @@ pub struct UnknownFormat(String);
 
 /// Settings that change how records are rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RenderOptions {
     /// The TTL written into zone-file lines, in seconds.
     pub ttl: u32,

@@ -54,10 +54,25 @@
 //!
 //! # Errors
 //!
+//! The status call, `GetIdentityDkimAttributes`, follows the same sequence with
+//! [`status::get_identity_dkim_attributes`] and [`parse_get_identity_dkim_attributes`].
+//!
 //! Each failure domain has its own error type: [`DomainError`] for input, [`RegionError`] and
 //! [`EndpointError`] for configuration, [`SigningError`] for signing, [`ResponseError`] (a
 //! [`ServiceError`] or a [`ParseError`]) for answers, and [`ZoneError`] and [`RecordError`] for
 //! records. [`ErrorKind`] classifies answers for retrying.
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::disallowed_methods
+    )
+)]
 
 pub mod credentials;
 pub mod domain;
@@ -71,6 +86,7 @@ pub mod region;
 pub mod request;
 pub mod response;
 pub mod signing;
+pub mod status;
 mod xml;
 
 pub use credentials::Credentials;
@@ -84,3 +100,6 @@ pub use records::{DkimRecord, DkimRecordSet, DkimZone, RecordError, ZoneError};
 pub use region::{Region, RegionError};
 pub use response::{DkimToken, VerifyDomainDkimOutput, parse_verify_domain_dkim};
 pub use signing::{SigningError, sign};
+pub use status::{
+    DkimAttributes, DkimAttributesOutput, VerificationStatus, parse_get_identity_dkim_attributes,
+};

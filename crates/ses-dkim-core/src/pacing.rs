@@ -67,6 +67,10 @@ pub fn backoff_delay(retry: u32, initial: Duration, max: Duration, random: f64) 
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a test needs some instant to start from"
+)]
 mod tests {
     use proptest::prelude::*;
 

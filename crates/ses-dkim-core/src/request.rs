@@ -63,17 +63,25 @@ fn append_pair(body: &mut Vec<u8>, name: &str, value: &str) {
 /// This is Python's `quote_plus`, which botocore uses; SES's signature check and moto's
 /// re-encoding both agree with it.
 pub fn encode_into(out: &mut Vec<u8>, value: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &byte in value.as_bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte),
             b' ' => out.push(b'+'),
             _ => {
                 out.push(b'%');
-                out.push(HEX[usize::from(byte >> 4)]);
-                out.push(HEX[usize::from(byte & 0x0f)]);
+                out.push(hex_digit(byte >> 4));
+                out.push(hex_digit(byte & 0x0f));
             }
         }
+    }
+}
+
+/// Returns the upper-case hex digit of a nibble.
+fn hex_digit(nibble: u8) -> u8 {
+    if nibble < 10 {
+        b'0' + nibble
+    } else {
+        b'A' + (nibble - 10)
     }
 }
 

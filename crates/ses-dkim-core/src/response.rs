@@ -82,80 +82,121 @@ pub fn parse_verify_domain_dkim(
     status: u16,
     body: &[u8],
 ) -> Result<VerifyDomainDkimOutput, ResponseError> {
-    let mut state = Root::Unknown;
+    const TOKENS: [Tag; 3] = [Tag::VerifyDomainDkimResult, Tag::DkimTokens, Tag::Member];
     let mut tokens = Vec::with_capacity(3);
-    let mut request_id = None;
-    let mut error = ErrorFields::default();
 
-    let walked = xml::walk(body, |visit| match visit {
-        Visit::Start { path, name } => {
-            match (path, &state) {
-                ([Tag::VerifyDomainDkimResponse], _) => state = Root::Success,
-                ([Tag::ErrorResponse | Tag::Response], _) => state = Root::Error,
-                ([_], _) => {
-                    return Err(ParseErrorKind::UnexpectedRoot {
-                        found: name.to_owned(),
-                        expected: "VerifyDomainDkimResponse",
-                    });
-                }
-                (
-                    [
-                        Tag::VerifyDomainDkimResponse,
-                        Tag::VerifyDomainDkimResult,
-                        Tag::DkimTokens,
-                        last,
-                    ],
-                    Root::Success,
-                ) if *last != Tag::Member => {
-                    return Err(ParseErrorKind::UnexpectedListElement {
-                        found: name.to_owned(),
-                        list: "DkimTokens",
-                    });
-                }
-                _ => {}
+    let request_id = parse_document(status, body, SuccessRoot::VERIFY, |visit| {
+        match visit {
+            Visit::Start {
+                path: [_, Tag::VerifyDomainDkimResult, Tag::DkimTokens, last],
+                name,
+            } if *last != Tag::Member => {
+                return Err(ParseErrorKind::UnexpectedListElement {
+                    found: name.to_owned(),
+                    list: "DkimTokens",
+                });
             }
-            Ok(())
-        }
-        Visit::End { path, text } => {
-            match (&state, path) {
-                (
-                    Root::Success,
+            // A token is plain text; markup inside a member would vanish from its text.
+            Visit::Start {
+                path:
                     [
-                        Tag::VerifyDomainDkimResponse,
+                        _,
                         Tag::VerifyDomainDkimResult,
                         Tag::DkimTokens,
                         Tag::Member,
+                        _,
                     ],
-                ) => tokens.push(DkimToken::new(text.trim())?),
-                (Root::Success, [.., Tag::ResponseMetadata, Tag::RequestId]) => {
-                    request_id = non_empty(text);
-                }
-                (Root::Error, _) => error.collect(path, text),
-                _ => {}
+                name,
+            } => {
+                return Err(ParseErrorKind::InvalidValue {
+                    element: "member",
+                    value: format!("<{name}>"),
+                });
             }
-            Ok(())
+            Visit::End {
+                path: [_, rest @ ..],
+                text,
+            } if rest == TOKENS => {
+                tokens.push(DkimToken::new(text.trim())?);
+            }
+            _ => {}
         }
+        Ok(())
+    })?;
+
+    if tokens.is_empty() {
+        return Err(ParseError::new(status, body.len(), ParseErrorKind::NoTokens, body).into());
+    }
+    Ok(VerifyDomainDkimOutput { tokens, request_id })
+}
+
+/// The root element of an operation's success response.
+#[derive(Clone, Copy)]
+pub(crate) struct SuccessRoot {
+    tag: Tag,
+    name: &'static str,
+}
+
+impl SuccessRoot {
+    const VERIFY: Self = Self {
+        tag: Tag::VerifyDomainDkimResponse,
+        name: "VerifyDomainDkimResponse",
+    };
+    pub(crate) const STATUS: Self = Self {
+        tag: Tag::GetIdentityDkimAttributesResponse,
+        name: "GetIdentityDkimAttributesResponse",
+    };
+}
+
+/// Walks a Query-protocol response: an `ErrorResponse` becomes a [`ServiceError`]; inside the
+/// expected success root, every event goes to `on_success`; any other root is a parse error.
+///
+/// Returns the success response's request id from `ResponseMetadata`.
+pub(crate) fn parse_document(
+    status: u16,
+    body: &[u8],
+    root: SuccessRoot,
+    mut on_success: impl FnMut(Visit<'_>) -> Result<(), ParseErrorKind>,
+) -> Result<Option<String>, ResponseError> {
+    let mut is_error = false;
+    let mut request_id = None;
+    let mut error = ErrorFields::default();
+
+    let walked = xml::walk(body, |visit| {
+        if let Visit::Start {
+            path: [first],
+            name,
+        } = visit
+        {
+            is_error = matches!(first, Tag::ErrorResponse | Tag::Response);
+            if !is_error && *first != root.tag {
+                return Err(ParseErrorKind::UnexpectedRoot {
+                    found: name.to_owned(),
+                    expected: root.name,
+                });
+            }
+        }
+        match visit {
+            Visit::End { path, text } if is_error => error.collect(path, text),
+            Visit::End {
+                path: [_, Tag::ResponseMetadata, Tag::RequestId],
+                text,
+            } => {
+                request_id = non_empty(text);
+            }
+            _ if is_error => {}
+            _ => on_success(visit)?,
+        }
+        Ok(())
     });
 
     if let Err(e) = walked {
         return Err(ParseError::new(status, e.offset, e.kind, body).into());
     }
-    match state {
-        Root::Error => Err(error.into_service_error(status).into()),
-        Root::Success if tokens.is_empty() => {
-            Err(ParseError::new(status, body.len(), ParseErrorKind::NoTokens, body).into())
-        }
-        Root::Success => Ok(VerifyDomainDkimOutput { tokens, request_id }),
-        // The walker fails on a body without a root, so this is only reachable in principle.
-        Root::Unknown => Err(ParseError::new(status, 0, ParseErrorKind::Empty, body).into()),
+    if is_error {
+        return Err(error.into_service_error(status).into());
     }
-}
-
-/// Which document the root element announced.
-enum Root {
-    Unknown,
-    Success,
-    Error,
+    Ok(request_id)
 }
 
 /// The fields of an `ErrorResponse`, gathered from whichever envelope holds them.
@@ -332,6 +373,22 @@ mod tests {
                 matches!(parse_kind(200, &body), ParseErrorKind::InvalidToken(_)),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn markup_inside_a_token_is_refused() {
+        for (inner, child) in [
+            ("abc<x/>def", "x"),
+            ("abc<b>q</b>def", "b"),
+            ("<i>abc</i>", "i"),
+        ] {
+            let body = ok_body(&format!("<member>{T1}</member><member>{inner}</member>"));
+            let expected = ParseErrorKind::InvalidValue {
+                element: "member",
+                value: format!("<{child}>"),
+            };
+            assert_eq!(parse_kind(200, &body), expected, "{inner}");
         }
     }
 

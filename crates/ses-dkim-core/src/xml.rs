@@ -103,8 +103,11 @@ pub(crate) fn walk(
 
     let mut reader = Reader::from_str(text);
     let mut path: Vec<Tag> = Vec::with_capacity(8);
-    // Character data of the innermost open element; cleared when an element opens.
+    // Character data of the open elements, outermost first; `text_starts[i]` is where the text of
+    // `path[i]` begins. A closing element cuts its text off again, so an element's text is all
+    // the character data directly inside it, also where a child element interrupts it.
     let mut buffer = String::new();
+    let mut text_starts: Vec<usize> = Vec::with_capacity(8);
     let mut seen_root = false;
 
     loop {
@@ -139,7 +142,7 @@ pub(crate) fn walk(
                 let local = start.local_name();
                 let name: &str = local.as_ref();
                 path.push(Tag::from_local_name(name));
-                buffer.clear();
+                text_starts.push(buffer.len());
                 visit(Visit::Start { path: &path, name }).map_err(fail)?;
             }
             Event::Empty(start) => {
@@ -154,16 +157,16 @@ pub(crate) fn walk(
                 })
                 .map_err(fail)?;
                 path.pop();
-                buffer.clear();
             }
             Event::End(_) => {
+                let start = text_starts.pop().unwrap_or(0);
                 visit(Visit::End {
                     path: &path,
-                    text: &buffer,
+                    text: buffer.get(start..).unwrap_or_default(),
                 })
                 .map_err(fail)?;
                 path.pop();
-                buffer.clear();
+                buffer.truncate(start);
             }
             Event::Text(chars) => {
                 if path.is_empty() {
@@ -174,6 +177,10 @@ pub(crate) fn walk(
                 } else {
                     buffer.push_str(&chars.xml10_content());
                 }
+            }
+            // Like text, character data and references may only stand inside the root element.
+            Event::CData(_) | Event::GeneralRef(_) if path.is_empty() => {
+                return Err(fail(ParseErrorKind::TextOutsideRoot));
             }
             Event::CData(cdata) => buffer.push_str(&cdata.xml10_content()),
             Event::GeneralRef(reference) => {
@@ -212,4 +219,46 @@ pub(crate) fn walk(
 
 fn offset(position: u64) -> usize {
     usize::try_from(position).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Returns each element's local name and text, in the order the elements close.
+    fn texts(body: &str) -> Result<Vec<(String, String)>, ParseErrorKind> {
+        let mut seen = Vec::new();
+        let mut names = Vec::new();
+        walk(body.as_bytes(), |visit| {
+            match visit {
+                Visit::Start { name, .. } => names.push(name.to_owned()),
+                Visit::End { text, .. } => {
+                    seen.push((names.pop().unwrap_or_default(), text.to_owned()));
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| e.kind)?;
+        Ok(seen)
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn text_is_all_character_data_directly_inside() {
+        let seen = texts("<a>x<b>y</b>z<c/>&amp;<![CDATA[<w>]]></a>").unwrap();
+        assert_eq!(seen, pairs(&[("b", "y"), ("c", ""), ("a", "xz&<w>")]));
+    }
+
+    #[test]
+    fn references_outside_the_root_are_refused() {
+        for body in ["&amp;<a/>", "<![CDATA[x]]><a/>", "<a/>&#65;", "x<a/>"] {
+            assert_eq!(texts(body), Err(ParseErrorKind::TextOutsideRoot), "{body}");
+        }
+        assert_eq!(texts(" \r\n<a/>\n").unwrap(), pairs(&[("a", "")]));
+    }
 }

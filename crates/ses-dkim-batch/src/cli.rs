@@ -1,0 +1,138 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ses_dkim_core::OutputFormat;
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0  every domain got its records
+  1  a line was invalid or a domain failed (each is reported on stderr)
+  2  usage or configuration error, including credentials SES refuses (nothing was verified)
+
+Configuration follows the AWS CLI: credentials from the standard chain (environment, shared
+files with --profile or AWS_PROFILE, SSO, web identity, container and instance metadata); the
+region from --region, AWS_REGION, AWS_DEFAULT_REGION, then the profile; the endpoint from
+--endpoint-url, AWS_ENDPOINT_URL_SES, AWS_ENDPOINT_URL, then the profile; attempts from
+--max-attempts, AWS_MAX_ATTEMPTS, then the profile.";
+
+/// Verify domains with Amazon SES Easy DKIM and print the CNAME records to publish.
+#[derive(Debug, Parser)]
+#[command(name = "ses-dkim", version, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    /// Log more (-v: each call, -vv: debug); SES_DKIM_LOG or RUST_LOG choose per module.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+
+    /// Log errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Call VerifyDomainDkim for every domain of a list and print the DKIM CNAME records.
+    ///
+    /// The list holds one domain per line; blank lines and `#` comments are skipped, and
+    /// duplicates (after normalising case and a trailing dot) are called once. Records go to
+    /// stdout as each domain completes; problems go to stderr as `path:line: message`.
+    #[command(after_help = AFTER_HELP)]
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `ses-dkim verify`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The list of domains; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE|-")]
+    pub(crate) file: Option<PathBuf>,
+
+    /// The AWS region whose SES verifies the domains [default: from the environment or profile].
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+
+    /// The shared-config profile to use (instead of AWS_PROFILE).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
+    /// Send requests to this endpoint instead of the region's (`http://` is allowed here).
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+
+    /// How to print the records.
+    #[arg(long, value_enum, default_value_t = FormatArg::Zone)]
+    pub(crate) format: FormatArg,
+
+    /// Write the records to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+
+    /// Calls a second; SES allows one per account and region.
+    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    pub(crate) rate: f64,
+
+    /// Attempts per domain for throttling and transient errors [default: AWS_MAX_ATTEMPTS or 3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub(crate) max_attempts: Option<u32>,
+
+    /// The zone CNAME values point into, overriding the region's table entry.
+    #[arg(long, value_name = "ZONE")]
+    pub(crate) dkim_zone: Option<String>,
+
+    /// The TTL of zone-file records, in seconds.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub(crate) ttl: u32,
+
+    /// Print the signed request for each domain (secrets hidden) and send nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+/// The `--format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// A BIND zone-file fragment.
+    Zone,
+    /// CSV with a header row: domain, region, type, name, value.
+    Csv,
+    /// A JSON array, one object per domain.
+    Json,
+    /// An aligned table for people.
+    Table,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Zone => Self::Zone,
+            FormatArg::Csv => Self::Csv,
+            FormatArg::Json => Self::Json,
+            FormatArg::Table => Self::Table,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn format_names_match_the_core() {
+        for arg in FormatArg::value_variants() {
+            let name = arg.to_possible_value().map(|v| v.get_name().to_owned());
+            assert_eq!(name.as_deref(), Some(OutputFormat::from(*arg).as_str()));
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Errors of the client: configuration at start-up, and the failure of one call.
+
+use std::time::Duration;
+
+use ses_dkim_core::{
+    EndpointError, ErrorKind, RecordError, RegionError, ResponseError, SigningError, ZoneError,
+};
+
+/// The client could not be configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No region was given and none was found in the environment or the profile.
+    #[error(
+        "no AWS region: pass --region, set AWS_REGION or AWS_DEFAULT_REGION, or set `region` in \
+         the profile"
+    )]
+    NoRegion,
+    /// The region is malformed.
+    #[error(transparent)]
+    Region(#[from] RegionError),
+    /// The endpoint cannot be used.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// The DKIM zone for the region cannot be determined or is invalid.
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    /// No credentials provider is configured at all.
+    #[error("no AWS credentials provider is configured")]
+    NoCredentialsProvider,
+    /// The TLS stack could not be set up.
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
+    /// A setting has a value that cannot work.
+    #[error("invalid setting {name}: {reason}")]
+    Invalid {
+        /// The setting's name.
+        name: &'static str,
+        /// Why it cannot work.
+        reason: String,
+    },
+}
+
+/// The failure of one `VerifyDomainDkim` call, after any retries.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Credentials could not be obtained from the chain.
+    #[error("cannot load AWS credentials: {0}")]
+    Credentials(String),
+    /// The request could not be signed.
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    /// Connecting or talking to the endpoint failed.
+    #[error("request to {endpoint} failed: {message}")]
+    Http {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// What went wrong, with its causes on one line.
+        message: String,
+    },
+    /// No complete answer came within the call timeout.
+    #[error("no answer from {endpoint} within {}s", after.as_secs_f64())]
+    Timeout {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// The timeout that expired.
+        after: Duration,
+    },
+    /// The response body was larger than the cap.
+    #[error("the response body from {endpoint} exceeds {limit} bytes")]
+    BodyTooLarge {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// The cap, in bytes.
+        limit: usize,
+    },
+    /// SES answered with an error, or with a body that is not the expected response.
+    #[error(transparent)]
+    Response(#[from] ResponseError),
+    /// The tokens do not make valid records for this domain.
+    #[error(transparent)]
+    Records(#[from] RecordError),
+    /// The call's deadline came before an answer: it left no time for another attempt or cut
+    /// one short. The cause is the last failure, or the timeout that the deadline imposed.
+    #[error("gave up before the deadline: {0}")]
+    DeadlineExceeded(Box<ClientError>),
+}
+
+impl ClientError {
+    /// Returns how the error should be handled.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Credentials(_) => ErrorKind::Credentials,
+            Self::Signing(_) | Self::Records(_) | Self::BodyTooLarge { .. } => ErrorKind::Other,
+            Self::Http { .. } | Self::Timeout { .. } => ErrorKind::Transient,
+            Self::Response(e) => e.kind(),
+            Self::DeadlineExceeded(inner) => inner.kind(),
+        }
+    }
+
+    /// Returns the SES request id of the failed call, when SES gave one.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::Response(e) => e.request_id(),
+            Self::DeadlineExceeded(inner) => inner.request_id(),
+            _ => None,
+        }
+    }
+}
+
+/// Joins an error and its causes into one line, skipping a cause whose text is already shown.
+pub(crate) fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,273 @@
+//! Client settings: what the caller sets, and how the rest is found the way the AWS tools find
+//! it (flags first, then environment variables, then the shared config files).
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_types::retry::RetryConfig;
+use aws_types::service_config::ServiceConfigKey;
+use ses_dkim_core::{Credentials, DkimZone, Endpoint, EndpointError, EndpointVariant, Region};
+
+use crate::error::ConfigError;
+
+/// Settings for a [`crate::SesClient`]; `None` means "as the AWS environment says".
+///
+/// `Debug` never shows credentials: [`Credentials`] redacts its secrets.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The region, ahead of `AWS_REGION`, `AWS_DEFAULT_REGION` and the profile's `region`.
+    pub region: Option<String>,
+    /// The shared-config profile, ahead of `AWS_PROFILE`.
+    pub profile: Option<String>,
+    /// The endpoint URL, ahead of `AWS_ENDPOINT_URL_SES`, `AWS_ENDPOINT_URL` and the profile.
+    /// Plain `http://` is allowed only here or through those overrides.
+    pub endpoint_url: Option<String>,
+    /// Use the FIPS endpoint, ahead of `AWS_USE_FIPS_ENDPOINT` and the profile.
+    pub use_fips: Option<bool>,
+    /// Use the dual-stack endpoint, ahead of `AWS_USE_DUALSTACK_ENDPOINT` and the profile.
+    pub use_dual_stack: Option<bool>,
+    /// Fixed credentials, instead of the credential chain.
+    pub credentials: Option<Credentials>,
+    /// Attempts per call, ahead of `AWS_MAX_ATTEMPTS` and the profile; the default is 3.
+    pub max_attempts: Option<u32>,
+    /// The first retry's backoff ceiling; later ones double up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// The largest backoff between attempts.
+    pub max_backoff: Duration,
+    /// Requests a second for this client (one account and region); SES allows 1.
+    pub rate: f64,
+    /// Requests that may go out back to back before the rate applies.
+    pub burst: u32,
+    /// How long a TCP and TLS connection may take to establish.
+    pub connect_timeout: Duration,
+    /// How long one attempt may take, from sending to the end of the body.
+    pub attempt_timeout: Duration,
+    /// The largest response body read, in bytes.
+    pub max_body_bytes: usize,
+    /// The zone CNAME values point into, instead of the region's zone from the table.
+    pub dkim_zone: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            region: None,
+            profile: None,
+            endpoint_url: None,
+            use_fips: None,
+            use_dual_stack: None,
+            credentials: None,
+            max_attempts: None,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(20),
+            rate: 1.0,
+            burst: 1,
+            connect_timeout: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(20),
+            max_body_bytes: 1024 * 1024,
+            dkim_zone: None,
+        }
+    }
+}
+
+/// Settings with everything looked up: what a client actually uses.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ResolvedSettings {
+    /// The region requests are signed for.
+    pub region: Region,
+    /// Where requests go.
+    pub endpoint: Endpoint,
+    /// The zone CNAME values point into.
+    pub dkim_zone: DkimZone,
+    /// Attempts and backoff.
+    pub retry: RetryConfig,
+    /// Where credentials come from.
+    pub credentials: SharedCredentialsProvider,
+    /// The rest of the caller's settings.
+    pub settings: Settings,
+}
+
+impl ResolvedSettings {
+    /// Resolves settings against the environment and the shared config files.
+    ///
+    /// # Errors
+    ///
+    /// Fails when no region is found, the region, endpoint or DKIM zone is invalid, or a setting
+    /// cannot work (a zero attempt count, a rate that is not positive).
+    pub async fn resolve(settings: Settings) -> Result<Self, ConfigError> {
+        check(&settings)?;
+
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(profile) = &settings.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &settings.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(attempts) = settings.max_attempts {
+            // Given explicitly, aws-config does not read `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` or
+            // the profile's retry keys, on whose invalid values it panics.
+            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(attempts));
+        }
+        if let Some(credentials) = &settings.credentials {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                credentials.access_key_id(),
+                credentials.secret_access_key(),
+                credentials.session_token().map(str::to_owned),
+                None,
+                "ses-dkim-settings",
+            ));
+        }
+        let config = loader.load().await;
+
+        let region = config.region().ok_or(ConfigError::NoRegion)?;
+        let region = Region::parse(region.as_ref())?;
+
+        let configured_url = settings.endpoint_url.clone().or_else(|| {
+            let key = ServiceConfigKey::builder()
+                .service_id("SES")
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .ok()?;
+            config.service_config().and_then(|c| c.load_config(key))
+        });
+        let configured_url = configured_url.or_else(|| config.endpoint_url().map(str::to_owned));
+        let fips = settings.use_fips.or(config.use_fips()).unwrap_or(false);
+        let dual_stack = settings
+            .use_dual_stack
+            .or(config.use_dual_stack())
+            .unwrap_or(false);
+        let endpoint = resolve_endpoint(&region, configured_url.as_deref(), fips, dual_stack)?;
+
+        let dkim_zone = match &settings.dkim_zone {
+            Some(zone) => DkimZone::parse(zone).map_err(|e| ConfigError::Invalid {
+                name: "dkim-zone",
+                reason: e.to_string(),
+            })?,
+            None => DkimZone::for_region(&region)?,
+        };
+
+        let base = config
+            .retry_config()
+            .cloned()
+            .unwrap_or_else(RetryConfig::standard);
+        let max_attempts = settings.max_attempts.unwrap_or(base.max_attempts());
+        let retry = base
+            .with_max_attempts(max_attempts)
+            .with_initial_backoff(settings.initial_backoff)
+            .with_max_backoff(settings.max_backoff);
+
+        let credentials = config
+            .credentials_provider()
+            .ok_or(ConfigError::NoCredentialsProvider)?;
+        Ok(Self {
+            region,
+            endpoint,
+            dkim_zone,
+            retry,
+            credentials,
+            settings,
+        })
+    }
+}
+
+/// Picks the endpoint: an override wins; otherwise the region's table entry for the variant.
+pub(crate) fn resolve_endpoint(
+    region: &Region,
+    url: Option<&str>,
+    fips: bool,
+    dual_stack: bool,
+) -> Result<Endpoint, EndpointError> {
+    if let Some(url) = url {
+        if fips || dual_stack {
+            return Err(EndpointError::CustomWithVariant);
+        }
+        return Endpoint::parse(url);
+    }
+    let variant = match (fips, dual_stack) {
+        (false, false) => EndpointVariant::Standard,
+        (true, false) => EndpointVariant::Fips,
+        (false, true) => EndpointVariant::DualStack,
+        (true, true) => EndpointVariant::FipsDualStack,
+    };
+    Endpoint::for_region(region, variant)
+}
+
+fn check(settings: &Settings) -> Result<(), ConfigError> {
+    let invalid = |name, reason: &str| {
+        Err(ConfigError::Invalid {
+            name,
+            reason: reason.into(),
+        })
+    };
+    if settings.max_attempts == Some(0) {
+        return invalid("max-attempts", "must be at least 1");
+    }
+    if !(settings.rate.is_finite() && settings.rate > 0.0) {
+        return invalid("rate", "must be a positive number of requests a second");
+    }
+    if settings.max_body_bytes == 0 {
+        return invalid("max-body-bytes", "must be positive");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_wins_and_excludes_variants() {
+        let region = Region::parse("eu-west-1").unwrap();
+        let local = resolve_endpoint(&region, Some("http://127.0.0.1:4566"), false, false).unwrap();
+        assert_eq!(local.to_string(), "http://127.0.0.1:4566");
+        assert!(matches!(
+            resolve_endpoint(&region, Some("http://127.0.0.1:4566"), true, false),
+            Err(EndpointError::CustomWithVariant)
+        ));
+        let standard = resolve_endpoint(&region, None, false, false).unwrap();
+        assert_eq!(
+            standard.to_string(),
+            "https://email.eu-west-1.amazonaws.com"
+        );
+        let fips = resolve_endpoint(&Region::parse("us-east-2").unwrap(), None, true, false);
+        assert_eq!(
+            fips.unwrap().to_string(),
+            "https://email-fips.us-east-2.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn settings_debug_hides_credentials() {
+        let settings = Settings {
+            credentials: Some(Credentials::new(
+                "AKID",
+                "very-secret",
+                Some("tok-secret".into()),
+            )),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains("very-secret") && !shown.contains("tok-secret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn nonsense_settings_are_refused() {
+        let zero = Settings {
+            max_attempts: Some(0),
+            ..Settings::default()
+        };
+        assert!(check(&zero).is_err());
+        let stopped = Settings {
+            rate: 0.0,
+            ..Settings::default()
+        };
+        assert!(check(&stopped).is_err());
+    }
+}

@@ -1,0 +1,862 @@
+//! End-to-end tests of `ses-dkim verify` against a local moto server.
+//!
+//! moto answers `VerifyDomainDkim` for any domain with the same three tokens ([`TOKENS`]), so the
+//! expected output is exact. moto accepts any domain, including ones SES would refuse (F20): the
+//! tests therefore also check moto's identity list, which shows what the binary really sent.
+//!
+//! Each test starts its own moto (tests run on parallel threads). The main list is the checked-in
+//! `tests/data/mixed-domains.txt`, passed by its path relative to the repository root (the working
+//! directory [`run`] gives the binary) so that the `path:line:` prefix of its errors is known.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use ses_dkim_e2e::{Moto, Run, TempDir, binary, run};
+
+/// The tokens moto returns for every domain, in its order.
+const TOKENS: [&str; 3] = [
+    "vvjuipp74whm76gqoni7qmwwn4w4qusjiainivf6sf",
+    "3frqe7jn4obpuxjpwpolz6ipb3k5nvt2nhjpik2oy",
+    "wrqplteh7oodxnad7hsl4mixg2uavzneazxv5sxi2",
+];
+
+/// Fake keys: moto checks nothing until auth is enabled.
+const FAKE_KEY_ID: &str = "AKIDE2ETESTFAKEKEY00";
+const FAKE_SECRET: &str = "e2e-test-fake-secret";
+const FAKE_KEYS: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", FAKE_KEY_ID),
+    ("AWS_SECRET_ACCESS_KEY", FAKE_SECRET),
+];
+
+/// The main list, relative to the repository root.
+const MIXED_LIST: &str = "tests/data/mixed-domains.txt";
+
+/// How many lines of [`MIXED_LIST`] end in CRLF.
+const MIXED_LIST_CRLF_LINES: usize = 6;
+
+/// The identities [`MIXED_LIST`] holds, normalised, in list order.
+const MIXED_LIST_DOMAINS: [&str; 7] = [
+    "example.com",
+    "mail.shop.example.com",
+    "xn--bcher-kva.example",
+    "xn--cole-9oa.example",
+    "example.org",
+    "example.net",
+    "last.example",
+];
+
+const CSV_HEADER: &str = "domain,region,type,name,value\n";
+
+fn ses_dkim() -> PathBuf {
+    binary("ses-dkim").unwrap()
+}
+
+/// Runs `ses-dkim verify ARGS --region us-east-1 --endpoint-url MOTO --rate 50` with `env`.
+fn verify_with_env(moto: &Moto, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
+    let endpoint = moto.endpoint();
+    let mut all = vec!["verify"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--region", "us-east-1", "--endpoint-url", &endpoint]);
+    all.extend_from_slice(&["--rate", "50"]);
+    run(&ses_dkim(), &all, env, stdin).unwrap()
+}
+
+/// Runs `ses-dkim verify` against moto with the fake keys.
+fn verify(moto: &Moto, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    verify_with_env(moto, args, &FAKE_KEYS, stdin)
+}
+
+/// Returns the three CSV rows moto's answer gives `domain` in us-east-1.
+fn csv_rows(domain: &str) -> String {
+    TOKENS
+        .iter()
+        .map(|t| {
+            format!("{domain},us-east-1,CNAME,{t}._domainkey.{domain}.,{t}.dkim.amazonses.com.\n")
+        })
+        .collect()
+}
+
+fn expected_csv(domains: &[&str]) -> String {
+    let mut csv = CSV_HEADER.to_owned();
+    for domain in domains {
+        csv.push_str(&csv_rows(domain));
+    }
+    csv
+}
+
+/// Replaces the run time of the summary line (`... skipped in 0.3s`) with `N.N`.
+fn normalise_seconds(stderr: &str) -> String {
+    const MARK: &str = " skipped in ";
+    let mut out = String::new();
+    for line in stderr.lines() {
+        let normalised = line.find(MARK).and_then(|at| {
+            let start = at + MARK.len();
+            let rest = &line[start..];
+            let end = rest.find('s')?;
+            let number = &rest[..end];
+            let is_time = number.split_once('.').is_some_and(|(whole, tenths)| {
+                !whole.is_empty()
+                    && whole.bytes().all(|b| b.is_ascii_digit())
+                    && tenths.len() == 1
+                    && tenths.bytes().all(|b| b.is_ascii_digit())
+            });
+            is_time.then(|| format!("{}N.N{}", &line[..start], &rest[end..]))
+        });
+        out.push_str(normalised.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// Replaces every value after `request id ` (up to the next space) with `ID`.
+fn normalise_request_ids(text: &str) -> String {
+    const MARK: &str = "request id ";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(MARK) {
+        let start = at + MARK.len();
+        out.push_str(&rest[..start]);
+        out.push_str("ID");
+        let after = &rest[start..];
+        let end = after
+            .find(|c: char| c.is_whitespace())
+            .unwrap_or(after.len());
+        assert!(end > 0, "empty request id in {text:?}");
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Returns the summary line for a run with no failures.
+fn summary(verified: usize, invalid: usize, duplicates: usize) -> String {
+    let lines = if invalid == 1 { "line" } else { "lines" };
+    let dups = if duplicates == 1 {
+        "duplicate"
+    } else {
+        "duplicates"
+    };
+    format!(
+        "ses-dkim: {verified} verified, 0 failed, {invalid} invalid {lines}, {duplicates} {dups} \
+         skipped in N.Ns\n"
+    )
+}
+
+/// How many requests for `/` (SES, IAM, STS) moto has logged so far.
+///
+/// moto's server logs a request before it sends the answer, so once a client has its answer the
+/// line is in the log. Error answers are logged in colour, hence no quotes around the pattern.
+fn root_posts(moto: &Moto) -> usize {
+    fs::read_to_string(moto.log_path())
+        .unwrap()
+        .matches("POST / HTTP/1.1")
+        .count()
+}
+
+fn sorted(mut items: Vec<String>) -> Vec<String> {
+    items.sort();
+    items
+}
+
+fn sorted_strs(items: &[&str]) -> Vec<String> {
+    sorted(items.iter().map(|s| (*s).to_owned()).collect())
+}
+
+#[test]
+fn mixed_list_data_file_keeps_its_line_endings() {
+    let bytes = fs::read(ses_dkim_e2e::repo_root().join(MIXED_LIST)).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+
+    assert_eq!(
+        text.matches("\r\n").count(),
+        MIXED_LIST_CRLF_LINES,
+        "{MIXED_LIST} lost or gained CRLF line endings (see tests/data/.gitattributes)"
+    );
+    assert!(text.contains("mail.shop.example.com\n"), "no LF-only line");
+    assert!(
+        !text.ends_with('\n'),
+        "the last line has no line ending on purpose"
+    );
+}
+
+/// The main scenario: a list with every kind of line, CSV output compared byte for byte.
+#[test]
+fn mixed_list_prints_exact_csv_reports_invalid_lines_and_creates_only_valid_identities() {
+    let moto = Moto::start().unwrap();
+    let before = root_posts(&moto);
+
+    let out = verify(&moto, &[MIXED_LIST, "--format", "csv"], None);
+
+    assert_eq!(
+        out.stdout,
+        expected_csv(&MIXED_LIST_DOMAINS),
+        "stderr: {}",
+        out.stderr
+    );
+    let label = "a".repeat(64);
+    let expected_stderr = [
+        format!("{MIXED_LIST}:18: invalid domain `bad domain`: the name holds whitespace"),
+        format!(
+            "{MIXED_LIST}:19: invalid domain `user@example.com`: this is an email address; use \
+             the part after `@`: `example.com`"
+        ),
+        format!(
+            "{MIXED_LIST}:20: invalid domain `https://example.com/x`: this is a URL; drop the \
+             scheme and path: `example.com`"
+        ),
+        format!(
+            "{MIXED_LIST}:21: invalid domain `*.example.com`: wildcards cannot be verified; give \
+             the domain itself"
+        ),
+        format!(
+            "{MIXED_LIST}:22: invalid domain `example..com`: the name has an empty label (`..` or \
+             a leading dot)"
+        ),
+        format!(
+            "{MIXED_LIST}:23: invalid domain `{label}.example.com`: a label is 64 octets long (at \
+             most 63)"
+        ),
+    ]
+    .iter()
+    .map(|line| format!("ses-dkim: {line}\n"))
+    .collect::<String>()
+        + &summary(7, 6, 4);
+    assert_eq!(normalise_seconds(&out.stderr), expected_stderr);
+    assert_eq!(out.code, Some(1), "invalid lines make the exit status 1");
+
+    assert_eq!(
+        root_posts(&moto) - before,
+        MIXED_LIST_DOMAINS.len(),
+        "one call per identity"
+    );
+    assert_eq!(
+        sorted(moto.list_identities().unwrap()),
+        sorted_strs(&MIXED_LIST_DOMAINS)
+    );
+}
+
+#[test]
+fn mixed_list_in_zone_json_and_table_formats() {
+    let moto = Moto::start().unwrap();
+
+    // Zone: a comment naming the domain, then three absolute CNAME lines with the default TTL.
+    let zone = verify(&moto, &[MIXED_LIST, "--format", "zone"], None);
+    assert_eq!(zone.code, Some(1), "stderr: {}", zone.stderr);
+    let mut expected = String::new();
+    for domain in MIXED_LIST_DOMAINS {
+        expected.push_str(&format!("; {domain} (us-east-1) request id ID\n"));
+        for t in TOKENS {
+            expected.push_str(&format!(
+                "{t}._domainkey.{domain}.\t1800\tIN\tCNAME\t{t}.dkim.amazonses.com.\n"
+            ));
+        }
+    }
+    assert_eq!(normalise_request_ids(&zone.stdout), expected);
+    assert_eq!(
+        normalise_seconds(&zone.stderr).lines().last(),
+        summary(7, 6, 4).lines().last()
+    );
+
+    // JSON: one object per domain, in list order.
+    let json = verify(&moto, &[MIXED_LIST, "--format", "json"], None);
+    assert_eq!(json.code, Some(1), "stderr: {}", json.stderr);
+    let parsed: Value = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|e| panic!("invalid JSON ({e}): {}", json.stdout));
+    let sets = parsed.as_array().expect("a JSON array");
+    let domains: Vec<&str> = sets.iter().map(|s| s["domain"].as_str().unwrap()).collect();
+    assert_eq!(domains, MIXED_LIST_DOMAINS);
+    for set in sets {
+        let domain = set["domain"].as_str().unwrap();
+        assert_eq!(set["region"], "us-east-1", "{set}");
+        assert_eq!(set["tokens"], serde_json::json!(TOKENS), "{set}");
+        assert!(
+            set["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{set}"
+        );
+        let records = set["records"].as_array().expect("records is an array");
+        assert_eq!(records.len(), 3, "{set}");
+        for (record, t) in records.iter().zip(TOKENS) {
+            assert_eq!(
+                record["name"],
+                format!("{t}._domainkey.{domain}."),
+                "{record}"
+            );
+            assert_eq!(record["type"], "CNAME", "{record}");
+            assert_eq!(
+                record["value"],
+                format!("{t}.dkim.amazonses.com."),
+                "{record}"
+            );
+            assert_eq!(record["host"], format!("{t}._domainkey"), "{record}");
+        }
+    }
+
+    // Table: per domain a title line, a header and three rows, columns aligned.
+    let table = verify(&moto, &[MIXED_LIST, "--format", "table"], None);
+    assert_eq!(table.code, Some(1), "stderr: {}", table.stderr);
+    let blocks: Vec<&str> = table.stdout.trim_end().split("\n\n").collect();
+    assert_eq!(blocks.len(), MIXED_LIST_DOMAINS.len(), "{}", table.stdout);
+    for (block, domain) in blocks.iter().zip(MIXED_LIST_DOMAINS) {
+        let lines: Vec<&str> = block.lines().collect();
+        assert_eq!(lines.len(), 5, "{block}");
+        assert!(
+            lines[0].starts_with(&format!("{domain} (us-east-1)")),
+            "{block}"
+        );
+        let header = lines[1];
+        let name_col = header.find("NAME").expect("a NAME column");
+        let type_col = header.find("TYPE").expect("a TYPE column");
+        let value_col = header.find("VALUE").expect("a VALUE column");
+        for (row, t) in lines[2..].iter().zip(TOKENS) {
+            let name = format!("{t}._domainkey.{domain}.");
+            let value = format!("{t}.dkim.amazonses.com.");
+            assert_eq!(row.find(&name), Some(name_col), "NAME column in {block}");
+            assert_eq!(row.find("CNAME"), Some(type_col), "TYPE column in {block}");
+            assert_eq!(row.find(&value), Some(value_col), "VALUE column in {block}");
+            assert_eq!(row.trim_end().len(), value_col + value.len(), "{block}");
+        }
+    }
+}
+
+#[test]
+fn signed_with_a_moto_iam_key_succeeds() {
+    let moto = Moto::start().unwrap();
+    let (key_id, secret) = moto.create_access_key().unwrap();
+    moto.enable_auth().unwrap();
+
+    let out = verify_with_env(
+        &moto,
+        &["-", "--format", "csv"],
+        &[
+            ("AWS_ACCESS_KEY_ID", &key_id),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+        ],
+        Some("example.com\nbücher.example\n".as_bytes()),
+    );
+
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        expected_csv(&["example.com", "xn--bcher-kva.example"])
+    );
+    assert_eq!(normalise_seconds(&out.stderr), summary(2, 0, 0));
+    moto.disable_auth().unwrap();
+    assert_eq!(
+        sorted(moto.list_identities().unwrap()),
+        sorted_strs(&["example.com", "xn--bcher-kva.example"])
+    );
+}
+
+/// F19: a wrong secret (or SMTP credentials) is SignatureDoesNotMatch: not retried, the likely
+/// causes named, and the run stops after the first domain.
+#[test]
+fn f19_wrong_secret_names_the_likely_causes_and_stops_early() {
+    let moto = Moto::start().unwrap();
+    let (key_id, _secret) = moto.create_access_key().unwrap();
+    moto.enable_auth().unwrap();
+    let before = root_posts(&moto);
+
+    let out = verify_with_env(
+        &moto,
+        &["-", "--format", "csv"],
+        &[
+            ("AWS_ACCESS_KEY_ID", &key_id),
+            ("AWS_SECRET_ACCESS_KEY", "wrong-secret"),
+        ],
+        Some(b"a.example.com\nb.example.com\nc.example.com\n"),
+    );
+
+    // Refused credentials before any success count as a configuration error.
+    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, CSV_HEADER);
+    let stderr = normalise_seconds(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    let error = lines[0];
+    assert!(
+        error.starts_with("ses-dkim: <stdin>:1: a.example.com: "),
+        "{stderr}"
+    );
+    for needle in ["SignatureDoesNotMatch", "secret", "SMTP", "region"] {
+        assert!(error.contains(needle), "no {needle:?} in: {error}");
+    }
+    assert_eq!(
+        lines[1],
+        "ses-dkim: 0 verified, 1 failed, 0 invalid lines, 0 duplicates skipped in N.Ns; stopped \
+         early, the remaining domains were not attempted"
+    );
+    assert_eq!(root_posts(&moto) - before, 1, "one call, not retried");
+    moto.disable_auth().unwrap();
+    assert_eq!(moto.list_identities().unwrap(), Vec::<String>::new());
+}
+
+/// F17: a session token is sent and signed when set, and not sent when empty or unset.
+///
+/// moto checks a token only against the temporary key it issued it with: a key from its STS
+/// with its token works, with another token it fails; an IAM user's key works with an empty token
+/// (so no `X-Amz-Security-Token` was sent) and fails with any token.
+#[test]
+fn f17_session_token_is_sent_and_signed_only_when_set() {
+    let moto = Moto::start().unwrap();
+    let (user_key, user_secret) = moto.create_access_key().unwrap();
+    let (temp_key, temp_secret, token) = moto.create_session_credentials().unwrap();
+    assert!(temp_key.starts_with("ASIA"), "{temp_key}");
+    moto.enable_auth().unwrap();
+    let list: &[u8] = b"example.com\nexample.org\n";
+    let args = ["-", "--format", "csv"];
+    let with = |key: &str, secret: &str, token: &str| {
+        verify_with_env(
+            &moto,
+            &args,
+            &[
+                ("AWS_ACCESS_KEY_ID", key),
+                ("AWS_SECRET_ACCESS_KEY", secret),
+                ("AWS_SESSION_TOKEN", token),
+            ],
+            Some(list),
+        )
+    };
+
+    let temporary = with(&temp_key, &temp_secret, &token);
+    assert_eq!(temporary.code, Some(0), "stderr: {}", temporary.stderr);
+    assert_eq!(
+        temporary.stdout,
+        expected_csv(&["example.com", "example.org"])
+    );
+    assert!(!temporary.stderr.contains(&token), "{}", temporary.stderr);
+
+    let empty = with(&user_key, &user_secret, "");
+    assert_eq!(empty.code, Some(0), "stderr: {}", empty.stderr);
+    assert_eq!(empty.stdout, expected_csv(&["example.com", "example.org"]));
+
+    for (key, secret, bad_token) in [
+        (
+            temp_key.as_str(),
+            temp_secret.as_str(),
+            "not-the-issued-token",
+        ),
+        (
+            user_key.as_str(),
+            user_secret.as_str(),
+            "a-token-moto-never-issued",
+        ),
+    ] {
+        let rejected = with(key, secret, bad_token);
+        assert_eq!(rejected.code, Some(2), "stderr: {}", rejected.stderr);
+        assert_eq!(rejected.stdout, CSV_HEADER);
+        assert!(
+            rejected.stderr.contains("InvalidClientTokenId")
+                && rejected.stderr.contains("session token")
+                && rejected.stderr.contains("stopped early"),
+            "{}",
+            rejected.stderr
+        );
+        assert!(!rejected.stderr.contains(bad_token), "{}", rejected.stderr);
+    }
+}
+
+/// F09: one trailing dot is a zone file's absolute name; more dots, or only the root, are
+/// rejected before any call.
+#[test]
+fn f09_trailing_dot_from_zone_files() {
+    let moto = Moto::start().unwrap();
+    let before = root_posts(&moto);
+
+    let out = verify(
+        &moto,
+        &["-", "--format", "csv"],
+        Some(b"example.com.\nexample.com..\n.\n"),
+    );
+
+    assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, expected_csv(&["example.com"]));
+    let expected_stderr = "\
+ses-dkim: <stdin>:2: invalid domain `example.com..`: the name has an empty label (`..` or a leading dot)
+ses-dkim: <stdin>:3: invalid domain `.`: the root `.` is not a domain
+"
+    .to_owned()
+        + &summary(1, 2, 0);
+    assert_eq!(normalise_seconds(&out.stderr), expected_stderr);
+    assert_eq!(
+        root_posts(&moto) - before,
+        1,
+        "no call for the rejected lines"
+    );
+    assert_eq!(moto.list_identities().unwrap(), ["example.com"]);
+}
+
+/// F10: case variants are one identity, called once.
+#[test]
+fn f10_case_variants_are_one_identity() {
+    let moto = Moto::start().unwrap();
+    let before = root_posts(&moto);
+
+    let out = verify(
+        &moto,
+        &["-", "--format", "csv"],
+        Some(b"EXAMPLE.COM\nEXAMple.Com\nexample.com\n"),
+    );
+
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, expected_csv(&["example.com"]));
+    assert_eq!(normalise_seconds(&out.stderr), summary(1, 0, 2));
+    assert!(
+        out.stderr.contains("2 duplicates skipped"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(root_posts(&moto) - before, 1, "one call");
+    assert_eq!(moto.list_identities().unwrap(), ["example.com"]);
+}
+
+/// F11: CRLF, blank lines and surrounding blanks leave nothing behind.
+#[test]
+fn f11_line_endings_and_blanks_in_list_files() {
+    let moto = Moto::start().unwrap();
+
+    let out = verify(
+        &moto,
+        &["-", "--format", "csv"],
+        Some(b"example.com\r\nexample.org\r\n\r\n   example.net  \t\n"),
+    );
+
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        expected_csv(&["example.com", "example.org", "example.net"])
+    );
+    assert!(!out.stdout.contains(['\r', ' ', '\t']), "{:?}", out.stdout);
+    assert_eq!(normalise_seconds(&out.stderr), summary(3, 0, 0));
+    assert_eq!(
+        sorted(moto.list_identities().unwrap()),
+        sorted_strs(&["example.com", "example.net", "example.org"])
+    );
+}
+
+/// F12 and F13: with or without a trailing dot in the list, every format writes absolute names
+/// with exactly one final dot, relative hosts relative to the domain, and never the domain twice.
+#[test]
+fn f12_f13_names_end_in_exactly_one_dot_in_every_format() {
+    let moto = Moto::start().unwrap();
+
+    for input in ["example.com\n", "example.com.\n"] {
+        for format in ["zone", "csv", "json", "table"] {
+            let out = verify(&moto, &["-", "--format", format], Some(input.as_bytes()));
+            let context = format!("{format} for {input:?}: {}{}", out.stdout, out.stderr);
+            assert_eq!(out.code, Some(0), "{context}");
+            assert!(!out.stdout.contains(".."), "{context}");
+            assert!(!out.stdout.contains("example.com.example.com"), "{context}");
+            for t in TOKENS {
+                let name = format!("{t}._domainkey.example.com.");
+                let value = format!("{t}.dkim.amazonses.com.");
+                assert!(out.stdout.contains(&name), "{context}");
+                assert!(out.stdout.contains(&value), "{context}");
+            }
+            match format {
+                "csv" => assert_eq!(out.stdout, expected_csv(&["example.com"]), "{context}"),
+                "zone" => {
+                    let names: Vec<&str> = out
+                        .stdout
+                        .lines()
+                        .filter(|line| !line.starts_with(';'))
+                        .map(|line| line.split('\t').next().unwrap_or(""))
+                        .collect();
+                    let expected: Vec<String> = TOKENS
+                        .iter()
+                        .map(|t| format!("{t}._domainkey.example.com."))
+                        .collect();
+                    assert_eq!(names, expected, "{context}");
+                }
+                "json" => {
+                    let parsed: Value = serde_json::from_str(&out.stdout).unwrap();
+                    let records = parsed[0]["records"].as_array().unwrap();
+                    assert_eq!(parsed[0]["domain"], "example.com", "{context}");
+                    for (record, t) in records.iter().zip(TOKENS) {
+                        assert_eq!(record["host"], format!("{t}._domainkey"), "{context}");
+                        assert_eq!(
+                            record["name"],
+                            format!("{t}._domainkey.example.com."),
+                            "{context}"
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(moto.list_identities().unwrap(), ["example.com"]);
+}
+
+/// F20: moto would accept these; the binary rejects them itself, before any call.
+#[test]
+fn f20_invalid_names_are_rejected_before_any_call() {
+    let moto = Moto::start().unwrap();
+    let before = root_posts(&moto);
+    let long_label = "a".repeat(300);
+    let a59 = "a".repeat(59);
+    let long_name = format!("{a59}.{a59}.{a59}.{a59}.{}.example", "a".repeat(52));
+    assert_eq!(long_name.len(), 300);
+    let list = format!("bad domain\n{long_label}\n{long_name}\n");
+
+    let out = verify(&moto, &["-", "--format", "csv"], Some(list.as_bytes()));
+
+    assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, CSV_HEADER);
+    let expected_stderr = format!(
+        "ses-dkim: <stdin>:1: invalid domain `bad domain`: the name holds whitespace\n\
+         ses-dkim: <stdin>:2: invalid domain `{}...`: the name is 300 octets long (at most 253)\n\
+         ses-dkim: <stdin>:3: invalid domain `{}...`: the name is 300 octets long (at most 253)\n",
+        &long_label[..80],
+        &long_name[..80]
+    ) + &summary(0, 3, 0);
+    assert_eq!(normalise_seconds(&out.stderr), expected_stderr);
+    assert_eq!(root_posts(&moto) - before, 0, "no call at all");
+    assert_eq!(moto.list_identities().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn dry_run_prints_signed_requests_hides_the_token_and_sends_nothing() {
+    let moto = Moto::start().unwrap();
+    let endpoint = moto.endpoint();
+    let token = "E2E-SESSION-TOKEN-that-must-never-be-printed";
+    let before = root_posts(&moto);
+
+    let out = verify_with_env(
+        &moto,
+        &["-", "--dry-run"],
+        &[
+            ("AWS_ACCESS_KEY_ID", FAKE_KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", FAKE_SECRET),
+            ("AWS_SESSION_TOKEN", token),
+        ],
+        Some("example.com\nbücher.example\nEXAMPLE.COM\n".as_bytes()),
+    );
+
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(
+            !stream.contains(token),
+            "the session token leaked: {stream}"
+        );
+        assert!(!stream.contains(FAKE_SECRET), "the secret leaked: {stream}");
+    }
+    let requests: Vec<&str> = out
+        .stdout
+        .split(&format!("POST {endpoint}/\n"))
+        .skip(1)
+        .collect();
+    assert_eq!(
+        requests.len(),
+        2,
+        "one request per identity: {}",
+        out.stdout
+    );
+    assert_eq!(out.stdout.matches("POST ").count(), 2, "{}", out.stdout);
+    for (request, domain) in requests
+        .iter()
+        .zip(["example.com", "xn--bcher-kva.example"])
+    {
+        let authorization = request
+            .lines()
+            .find_map(|line| line.strip_prefix("authorization: "))
+            .unwrap_or_else(|| panic!("no authorization header: {request}"));
+        assert!(
+            authorization.starts_with(&format!("AWS4-HMAC-SHA256 Credential={FAKE_KEY_ID}/")),
+            "{authorization}"
+        );
+        assert!(
+            authorization.contains("/us-east-1/ses/aws4_request"),
+            "{authorization}"
+        );
+        // F17: the token is signed even though its value is hidden.
+        assert!(
+            authorization.contains("x-amz-security-token"),
+            "{authorization}"
+        );
+        assert!(
+            request.contains("\nx-amz-security-token: "),
+            "the token header is shown (redacted): {request}"
+        );
+        let body = format!("\nAction=VerifyDomainDkim&Version=2010-12-01&Domain={domain}\n");
+        assert!(request.contains(&body), "no body {body:?} in: {request}");
+    }
+    assert_eq!(
+        normalise_seconds(&out.stderr),
+        "ses-dkim: dry run: 2 requests signed, nothing sent, 0 failed, 0 invalid lines, 1 \
+         duplicate skipped in N.Ns\n"
+    );
+    assert_eq!(root_posts(&moto) - before, 0, "nothing sent");
+    assert_eq!(moto.list_identities().unwrap(), Vec::<String>::new());
+}
+
+#[test]
+fn output_file_gets_the_records_and_stdout_stays_empty() {
+    let moto = Moto::start().unwrap();
+    let dir = TempDir::new("ses-dkim-e2e-output").unwrap();
+    let path = dir.path().join("records.csv");
+    let path_arg = path.to_str().unwrap();
+
+    let out = verify(
+        &moto,
+        &["-", "--format", "csv", "--output", path_arg],
+        Some(b"example.com\nexample.org\n"),
+    );
+
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert_eq!(normalise_seconds(&out.stderr), summary(2, 0, 0));
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        expected_csv(&["example.com", "example.org"])
+    );
+}
+
+/// `ses-dkim verify ... | head -n 1`: the closed pipe ends the run quietly with status 0.
+#[test]
+fn broken_pipe_ends_the_run_quietly_with_success() {
+    let moto = Moto::start().unwrap();
+    let bin = ses_dkim();
+    let bin = bin.to_str().unwrap();
+    let endpoint = moto.endpoint();
+    let list: &[u8] = b"a.example\nb.example\nc.example\nd.example\ne.example\n";
+
+    // `head -n 1` reads the first line and exits; `true` reads nothing at all.
+    for reader in ["head -n 1", "true"] {
+        let script = format!(
+            "\"$0\" verify - --region us-east-1 --endpoint-url \"$1\" --rate 50 | {reader}; \
+             exit \"${{PIPESTATUS[0]}}\""
+        );
+        let out = run(
+            Path::new("bash"),
+            &["-c", &script, bin, &endpoint],
+            &FAKE_KEYS,
+            Some(list),
+        )
+        .unwrap();
+
+        assert_eq!(out.code, Some(0), "{reader}: stderr: {}", out.stderr);
+        if reader.starts_with("head") {
+            assert!(
+                out.stdout
+                    .starts_with("; a.example (us-east-1) request id "),
+                "{:?}",
+                out.stdout
+            );
+            assert_eq!(out.stdout.lines().count(), 1, "{:?}", out.stdout);
+        }
+        for bad in ["Broken pipe", "broken pipe", "panicked", "error"] {
+            assert!(
+                !out.stderr.contains(bad),
+                "{reader}: stderr: {}",
+                out.stderr
+            );
+        }
+    }
+}
+
+/// A usage error exits with 2 ("nothing was verified") and leaves an existing `--output` file as
+/// it was.
+#[test]
+fn usage_error_leaves_an_existing_output_file_alone() {
+    let dir = TempDir::new("ses-dkim-e2e-output").unwrap();
+    let path = dir.path().join("records.zone");
+    let published = "; the records published last week\n";
+    fs::write(&path, published).unwrap();
+    let path_arg = path.to_str().unwrap();
+
+    let out = run(
+        &ses_dkim(),
+        &["verify", "-", "--region", "mars-1", "--output", path_arg],
+        &FAKE_KEYS,
+        Some(b"example.com\n"),
+    )
+    .unwrap();
+
+    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+    assert_eq!(fs::read_to_string(&path).unwrap(), published);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let bin = ses_dkim();
+    let list: &[u8] = b"example.com\n";
+    let cases: [(&[&str], &[&str]); 4] = [
+        (&["verify", "-", "--bogus"], &["--bogus"]),
+        (
+            &[
+                "verify",
+                "tests/data/no-such-list.txt",
+                "--region",
+                "us-east-1",
+            ],
+            &["cannot open `tests/data/no-such-list.txt`"],
+        ),
+        (
+            &["verify", "-", "--region", "mars-1"],
+            &[
+                "unknown SES region `mars-1`",
+                "us-east-1",
+                "eu-west-1",
+                "af-south-1",
+            ],
+        ),
+        (
+            &[
+                "verify",
+                "-",
+                "--region",
+                "us-east-1",
+                "--endpoint-url",
+                "https://email-smtp.us-east-1.amazonaws.com",
+            ],
+            &["SMTP interface"],
+        ),
+    ];
+
+    for (args, needles) in cases {
+        let out = run(&bin, args, &FAKE_KEYS, Some(list)).unwrap();
+        assert_eq!(out.code, Some(2), "{args:?}: stderr: {}", out.stderr);
+        assert_eq!(out.stdout, "", "{args:?}");
+        for needle in needles {
+            assert!(
+                out.stderr.contains(needle),
+                "{args:?}: no {needle:?} in: {}",
+                out.stderr
+            );
+        }
+    }
+}
+
+/// Writing the records over the list being read would empty the list: refused up front.
+#[test]
+fn output_over_the_list_itself_is_refused() {
+    let dir = TempDir::new("ses-dkim-e2e-same-file").unwrap();
+    let path = dir.path().join("domains.txt");
+    fs::write(&path, "example.com\n").unwrap();
+    let path_arg = path.to_str().unwrap();
+
+    let out = run(
+        &ses_dkim(),
+        &[
+            "verify",
+            path_arg,
+            "--region",
+            "us-east-1",
+            "--dry-run",
+            "--output",
+            path_arg,
+        ],
+        &FAKE_KEYS,
+        None,
+    )
+    .unwrap();
+
+    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("is the list being read"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "example.com\n");
+}
