@@ -1,1 +1,1 @@
-//! Criterion benchmarks of ses-dkim; see `benches/core.rs`.
+//! Criterion benchmarks of ses-dkim; the benchmarks themselves are in `benches/core.rs`.

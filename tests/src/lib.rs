@@ -25,6 +25,13 @@
 //! # }
 //! ```
 
+pub mod dns;
+pub mod lambda;
+pub mod stub;
+
+pub use dns::DnsServer;
+pub use lambda::LambdaEmulator;
+
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;

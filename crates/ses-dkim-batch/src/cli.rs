@@ -43,6 +43,30 @@ pub(crate) enum Command {
     /// stdout as each domain completes; problems go to stderr as `path:line: message`.
     #[command(after_help = AFTER_HELP)]
     Verify(VerifyArgs),
+
+    /// Ask SES (GetIdentityDkimAttributes, 100 domains a call) what it thinks of each domain's
+    /// DKIM records: enabled or not, verification state, tokens.
+    ///
+    /// Nothing is created or changed. A domain SES does not know shows as NotFound. With --wait,
+    /// asks again every --interval until each domain is Success or Failed, or --timeout.
+    #[command(after_help = crate::status::EXIT_HELP)]
+    Status(crate::status::StatusArgs),
+
+    /// Look each expected DKIM record up in DNS: ok, missing, wrong (pointing elsewhere) or
+    /// doubled (published as `<name>.<domain>` by a panel that appended the zone).
+    ///
+    /// The tokens come from --state when it has them, else from SES (GetIdentityDkimAttributes;
+    /// nothing is created). Only the first CNAME hop is compared.
+    #[command(after_help = crate::check::EXIT_HELP)]
+    Check(crate::check::CheckArgs),
+
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell) to stdout.
+    ///
+    /// For example: `ses-dkim completions bash > ~/.local/share/bash-completion/completions/ses-dkim`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Arguments of `ses-dkim verify`.
@@ -52,9 +76,10 @@ pub(crate) struct VerifyArgs {
     #[arg(value_name = "FILE|-")]
     pub(crate) file: Option<PathBuf>,
 
-    /// The AWS region whose SES verifies the domains [default: from the environment or profile].
+    /// An AWS region whose SES verifies the domains; repeat for several [default: from the
+    /// environment or profile].
     #[arg(long, value_name = "REGION")]
-    pub(crate) region: Option<String>,
+    pub(crate) region: Vec<String>,
 
     /// The shared-config profile to use (instead of AWS_PROFILE).
     #[arg(long, value_name = "NAME")]
@@ -84,9 +109,23 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "ZONE")]
     pub(crate) dkim_zone: Option<String>,
 
-    /// The TTL of zone-file records, in seconds.
+    /// The TTL of zone-file and Route 53 records, in seconds.
     #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
     pub(crate) ttl: u32,
+
+    /// For `--format zone`: write `$ORIGIN ORIGIN` and owner names relative to it; a domain
+    /// outside the zone is an error for that domain.
+    #[arg(long, value_name = "ORIGIN")]
+    pub(crate) zone: Option<String>,
+
+    /// Keep every result in this SQLite file; a later run skips what is done there (and still
+    /// prints its records).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) state: Option<PathBuf>,
+
+    /// With --state: call again for domains whose earlier attempt failed.
+    #[arg(long, requires = "state")]
+    pub(crate) retry_failed: bool,
 
     /// Print the signed request for each domain (secrets hidden) and send nothing.
     #[arg(long)]
@@ -100,8 +139,12 @@ pub(crate) enum FormatArg {
     Zone,
     /// CSV with a header row: domain, region, type, name, value.
     Csv,
-    /// A JSON array, one object per domain.
+    /// A JSON array, one object per domain and region.
     Json,
+    /// One JSON object per line, per domain and region.
+    Jsonl,
+    /// A Route 53 change batch (UPSERT actions) for `aws route53 change-resource-record-sets`.
+    Route53,
     /// An aligned table for people.
     Table,
 }
@@ -112,6 +155,8 @@ impl From<FormatArg> for OutputFormat {
             FormatArg::Zone => Self::Zone,
             FormatArg::Csv => Self::Csv,
             FormatArg::Json => Self::Json,
+            FormatArg::Jsonl => Self::JsonLines,
+            FormatArg::Route53 => Self::Route53,
             FormatArg::Table => Self::Table,
         }
     }

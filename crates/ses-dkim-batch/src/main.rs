@@ -1,7 +1,12 @@
 //! `ses-dkim`: asks Amazon SES for the Easy DKIM tokens of every domain in a list and prints the
 //! CNAME records to publish.
 
+mod check;
 mod cli;
+mod listing;
+mod progress;
+mod rows;
+mod status;
 mod verify;
 
 use std::process::ExitCode;
@@ -29,15 +34,39 @@ fn main() -> ExitCode {
     };
     let status = match cli.command {
         Command::Verify(args) => runtime.block_on(verify::run(args)),
+        Command::Status(args) => runtime.block_on(status::run(args)),
+        Command::Check(args) => runtime.block_on(check::run(args)),
+        Command::Completions { shell } => completions(shell),
     };
     ExitCode::from(status)
 }
 
-/// Writes one message to stderr with the fixed prefix.
+/// Writes one message to stderr with the fixed prefix, clear of any progress bar.
 pub(crate) fn report(message: std::fmt::Arguments<'_>) {
     use std::io::Write as _;
     // A closed stderr leaves nowhere to complain to.
-    let _ = writeln!(std::io::stderr().lock(), "{PREFIX}: {message}");
+    progress::suspended(|| {
+        let _ = writeln!(std::io::stderr().lock(), "{PREFIX}: {message}");
+    });
+}
+
+/// Prints a completion script for `shell`.
+fn completions(shell: clap_complete::Shell) -> u8 {
+    use clap::CommandFactory;
+
+    let mut command = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command, PREFIX, &mut out);
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), &out) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            report(format_args!(
+                "error: cannot write the completion script: {e}"
+            ));
+            verify::EXIT_FAILURES
+        }
+    }
 }
 
 /// Sends `tracing` output to stderr: warnings by default, more with `-v`, `SES_DKIM_LOG` or
@@ -59,7 +88,7 @@ fn init_logging(verbose: u8, quiet: bool) {
         .unwrap_or_else(|| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| progress::StderrWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();

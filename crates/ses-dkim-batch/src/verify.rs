@@ -1,20 +1,21 @@
-//! `ses-dkim verify`: read the list as a stream, call SES for each new domain at the paced rate,
-//! write each domain's records as soon as they arrive.
+//! `ses-dkim verify`: read the list as a stream, call SES for each new domain in every region at
+//! each region's pace, and write each domain's records as soon as they arrive.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use ses_dkim_batch::list::{DomainList, Entry};
+use ses_dkim_batch::state::{StateStore, Stored};
 use ses_dkim_client::{ClientError, SesClient, Settings};
-use ses_dkim_core::{ErrorKind, OutputFormat, RenderOptions, Renderer};
-use tokio::sync::mpsc;
+use ses_dkim_core::{DkimRecordSet, Domain, ErrorKind, OutputFormat, RenderOptions, Renderer};
+use tokio::task::JoinSet;
 use tracing::info;
 
 use crate::cli::VerifyArgs;
+use crate::listing::{Batches, Listed};
+use crate::progress::Progress;
 use crate::report;
 
 /// Every domain got its records.
@@ -23,133 +24,324 @@ pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_FAILURES: u8 = 1;
 /// Usage or configuration error; nothing was verified.
 pub(crate) const EXIT_CONFIG: u8 = 2;
+/// Interrupted with Ctrl-C (128 + SIGINT).
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
 /// Runs the command and returns the exit status.
 pub(crate) async fn run(args: VerifyArgs) -> u8 {
-    let (source, source_name) = match open_source(args.file.as_deref()) {
-        Ok(opened) => opened,
+    match Run::prepare(&args).await {
+        Ok(run) => run.execute(&args).await,
         Err(message) => {
             report(format_args!("error: {message}"));
-            return EXIT_CONFIG;
+            EXIT_CONFIG
         }
-    };
+    }
+}
 
-    let mut settings = Settings::default();
-    settings.region = args.region.clone();
-    settings.profile = args.profile.clone();
-    settings.endpoint_url = args.endpoint_url.clone();
-    settings.max_attempts = args.max_attempts;
-    settings.rate = args.rate;
-    settings.dkim_zone = args.dkim_zone.clone();
-    let client = match SesClient::from_settings(settings).await {
-        Ok(client) => client,
-        Err(e) => {
-            report(format_args!("error: {e}"));
-            return EXIT_CONFIG;
+/// Everything a run needs, set up before the first call.
+struct Run {
+    list: Batches,
+    sink: Box<dyn Write>,
+    clients: Vec<SesClient>,
+    state: Option<StateStore>,
+    renderer: Renderer,
+    progress: Progress,
+}
+
+/// What one domain in one region came to.
+enum Outcome {
+    Records(DkimRecordSet),
+    Failed(String),
+    /// A failure that every further call would repeat.
+    Fatal(String),
+}
+
+impl Run {
+    async fn prepare(args: &VerifyArgs) -> Result<Self, String> {
+        // One domain at a time: each is called as soon as it is read.
+        let list = Batches::open(args.file.as_deref(), 1)?;
+        let origin = match &args.zone {
+            Some(zone) => Some(Domain::parse(zone).map_err(|e| format!("--zone: {e}"))?),
+            None => None,
+        };
+        if origin.is_some() && args.format != crate::cli::FormatArg::Zone {
+            return Err("--zone applies to --format zone only".to_owned());
         }
-    };
-    info!(region = %client.region(), endpoint = %client.endpoint(), "starting");
 
-    // Opened only once everything else is known to work, so that a usage or configuration error
-    // never truncates an existing file.
-    let mut sink = match open_sink(args.output.as_deref(), args.file.as_deref()) {
-        Ok(sink) => sink,
-        Err(message) => {
-            report(format_args!("error: {message}"));
-            return EXIT_CONFIG;
-        }
-    };
-
-    let (sender, mut receiver) = mpsc::channel(256);
-    // The list is read on its own thread so a slow pipe never stalls the connection pool; the
-    // bounded channel keeps memory flat whatever the list's size.
-    std::thread::spawn(move || {
-        for entry in DomainList::new(source) {
-            let stop = entry.is_err();
-            if sender.blocking_send(entry).is_err() || stop {
-                break;
+        let mut regions: Vec<Option<String>> = Vec::new();
+        for region in &args.region {
+            if !regions
+                .iter()
+                .any(|r| r.as_deref() == Some(region.as_str()))
+            {
+                regions.push(Some(region.clone()));
             }
         }
-    });
+        if regions.is_empty() {
+            // The region comes from the environment or the profile.
+            regions.push(None);
+        }
+        let mut clients = Vec::with_capacity(regions.len());
+        for region in regions {
+            let settings = Settings {
+                region,
+                profile: args.profile.clone(),
+                endpoint_url: args.endpoint_url.clone(),
+                max_attempts: args.max_attempts,
+                rate: args.rate,
+                dkim_zone: args.dkim_zone.clone(),
+                ..Settings::default()
+            };
+            let client = SesClient::from_settings(settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            info!(region = %client.region(), endpoint = %client.endpoint(), "client ready");
+            clients.push(client);
+        }
 
-    let format = OutputFormat::from(args.format);
-    let mut renderer = Renderer::new(format, RenderOptions { ttl: args.ttl });
-    let mut out = String::new();
-    if !args.dry_run {
-        renderer.header(&mut out);
+        let state = match &args.state {
+            Some(path) => Some(
+                StateStore::open(path)
+                    .map_err(|e| format!("cannot open the state file `{}`: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+
+        // Opened last, once everything else is known to work, so that a usage or configuration
+        // error never truncates an existing file.
+        let sink = open_sink(args.output.as_deref(), args.file.as_deref())?;
+        let format = OutputFormat::from(args.format);
+        let renderer = Renderer::new(
+            format,
+            RenderOptions {
+                ttl: args.ttl,
+                origin,
+            },
+        );
+        let progress = Progress::start(args.file.as_deref(), clients.len(), args.rate);
+
+        Ok(Self {
+            list,
+            sink,
+            clients,
+            state,
+            renderer,
+            progress,
+        })
     }
 
-    let started = Instant::now();
-    let mut counts = Counts::default();
-    let mut seen = HashSet::new();
-    while let Some(entry) = receiver.recv().await {
-        let Entry { line, item } = match entry {
-            Ok(entry) => entry,
-            Err(e) => {
-                report(format_args!("{source_name}: cannot read the list: {e}"));
-                counts.unread = true;
-                break;
+    async fn execute(mut self, args: &VerifyArgs) -> u8 {
+        let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+        let mut out = String::new();
+        if !args.dry_run {
+            self.renderer.header(&mut out);
+        }
+        let started = Instant::now();
+        let mut counts = Counts::default();
+
+        'list: loop {
+            let batch = tokio::select! {
+                biased;
+                _ = &mut interrupt => {
+                    counts.interrupted = true;
+                    // A second Ctrl-C does not wait for anything.
+                    tokio::spawn(async {
+                        if tokio::signal::ctrl_c().await.is_ok() {
+                            std::process::exit(i32::from(EXIT_INTERRUPTED));
+                        }
+                    });
+                    break;
+                }
+                batch = self.list.next() => batch,
+            };
+            let batch = match batch {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break,
+                Err(message) => {
+                    report(format_args!("error: {message}"));
+                    self.progress.finish();
+                    return EXIT_FAILURES;
+                }
+            };
+
+            for Listed { line, domain } in batch {
+                let place = format!("{}:{line}", self.list.name());
+                if args.dry_run {
+                    self.dry_run(&domain, &place, &mut out, &mut counts).await;
+                } else {
+                    self.verify(&domain, &place, args.retry_failed, &mut out, &mut counts)
+                        .await;
+                }
+                let skipped = self.list.counts();
+                self.progress
+                    .set_position(counts.attempted() + skipped.invalid + skipped.duplicates);
+                if let Err(status) = flush(&mut self.sink, &mut out) {
+                    self.progress.finish();
+                    return status;
+                }
+                if counts.stopped {
+                    break 'list;
+                }
             }
-        };
-        let domain = match item {
-            Ok(domain) => domain,
-            Err(e) => {
-                report(format_args!("{source_name}:{line}: {e}"));
-                counts.invalid += 1;
-                continue;
-            }
-        };
-        if !seen.insert(domain.clone()) {
-            info!("{source_name}:{line}: {domain} was listed before; skipped");
-            counts.duplicates += 1;
-            continue;
         }
 
-        if args.dry_run {
-            match client.signed_request(&domain).await {
+        if !args.dry_run {
+            self.renderer.footer(&mut out);
+        }
+        self.progress.finish();
+        if let Err(status) = flush(&mut self.sink, &mut out) {
+            return status;
+        }
+        let list = self.list.counts();
+        counts.invalid = list.invalid;
+        counts.duplicates = list.duplicates;
+        counts.unread = list.unread;
+        counts.summarise(args.dry_run, started.elapsed().as_secs_f64());
+        counts.exit_status()
+    }
+
+    /// Verifies one domain in every region (concurrently: each region has its own pace), stores
+    /// each result as it arrives, then renders them in the regions' order.
+    async fn verify(
+        &mut self,
+        domain: &Domain,
+        place: &str,
+        retry_failed: bool,
+        out: &mut String,
+        counts: &mut Counts,
+    ) {
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(self.clients.len());
+        let mut tasks = JoinSet::new();
+        for (index, client) in self.clients.iter().enumerate() {
+            let stored = match &self.state {
+                Some(state) => state.get(domain, client.region()).unwrap_or_else(|e| {
+                    report(format_args!("{place}: cannot read the state file: {e}"));
+                    None
+                }),
+                None => None,
+            };
+            let outcome = match stored {
+                Some(Stored::Verified { tokens, request_id }) => {
+                    counts.from_state += 1;
+                    let set = DkimRecordSet::new(
+                        domain.clone(),
+                        client.region().clone(),
+                        client.dkim_zone(),
+                        tokens,
+                        request_id,
+                    );
+                    Some(match set {
+                        Ok(set) => Outcome::Records(set),
+                        Err(e) => Outcome::Failed(e.to_string()),
+                    })
+                }
+                Some(Stored::Failed { message, .. }) if !retry_failed => Some(Outcome::Failed(
+                    format!("failed in an earlier run (--retry-failed tries again): {message}"),
+                )),
+                _ => {
+                    let (client, domain) = (client.clone(), domain.clone());
+                    tasks.spawn(async move { (index, client.verify(&domain).await) });
+                    None
+                }
+            };
+            outcomes.push(outcome);
+        }
+
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((index, result)) = joined else {
+                continue;
+            };
+            let outcome = self.settle(domain, index, result, place);
+            if let Some(slot) = outcomes.get_mut(index) {
+                *slot = Some(outcome);
+            }
+        }
+
+        let several = self.clients.len() > 1;
+        for (client, outcome) in self.clients.iter().zip(outcomes) {
+            let label = if several {
+                format!("{place}: {domain} ({})", client.region())
+            } else {
+                format!("{place}: {domain}")
+            };
+            match outcome {
+                Some(Outcome::Records(set)) => match self.renderer.push(&set, out) {
+                    Ok(()) => counts.verified += 1,
+                    Err(e) => {
+                        self.progress.println(format_args!("{label}: {e}"));
+                        counts.failed += 1;
+                    }
+                },
+                Some(Outcome::Failed(message)) => {
+                    self.progress.println(format_args!("{label}: {message}"));
+                    counts.failed += 1;
+                }
+                Some(Outcome::Fatal(message)) => {
+                    self.progress.println(format_args!("{label}: {message}"));
+                    counts.failed += 1;
+                    counts.stopped = true;
+                }
+                // A task that panicked; the runtime has already reported it.
+                None => counts.failed += 1,
+            }
+        }
+    }
+
+    /// Stores one call's result the moment it arrives and turns it into an outcome.
+    fn settle(
+        &self,
+        domain: &Domain,
+        index: usize,
+        result: Result<DkimRecordSet, ClientError>,
+        place: &str,
+    ) -> Outcome {
+        let Some(client) = self.clients.get(index) else {
+            return Outcome::Failed("internal error: no client for the result".to_owned());
+        };
+        let stored = match (&self.state, &result) {
+            (None, _) => Ok(()),
+            (Some(state), Ok(set)) => state.put_verified(
+                domain,
+                client.region(),
+                &set.tokens,
+                set.request_id.as_deref(),
+            ),
+            (Some(state), Err(e)) => {
+                state.put_failed(domain, client.region(), e.kind().as_str(), &e.to_string())
+            }
+        };
+        if let Err(e) = stored {
+            report(format_args!("{place}: cannot write the state file: {e}"));
+        }
+        match result {
+            Ok(set) => Outcome::Records(set),
+            Err(e) if stops_the_run(&e) => Outcome::Fatal(e.to_string()),
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
+    async fn dry_run(
+        &mut self,
+        domain: &Domain,
+        place: &str,
+        out: &mut String,
+        counts: &mut Counts,
+    ) {
+        for client in &self.clients {
+            match client.signed_request(domain).await {
                 Ok(request) => {
                     out.push_str(&describe_request(&request));
                     counts.verified += 1;
                 }
                 Err(e) => {
-                    report(format_args!("{source_name}:{line}: {domain}: {e}"));
+                    self.progress
+                        .println(format_args!("{place}: {domain}: {e}"));
                     counts.failed += 1;
-                    if stops_the_run(&e) {
-                        counts.stopped = true;
-                        break;
-                    }
-                }
-            }
-        } else {
-            match client.verify(&domain).await {
-                Ok(records) => {
-                    renderer.push(&records, &mut out);
-                    counts.verified += 1;
-                }
-                Err(e) => {
-                    report(format_args!("{source_name}:{line}: {domain}: {e}"));
-                    counts.failed += 1;
-                    if stops_the_run(&e) {
-                        counts.stopped = true;
-                        break;
-                    }
+                    counts.stopped |= stops_the_run(&e);
                 }
             }
         }
-        if let Err(status) = flush(&mut sink, &mut out) {
-            return status;
-        }
     }
-
-    if !args.dry_run {
-        renderer.footer(&mut out);
-    }
-    if let Err(status) = flush(&mut sink, &mut out) {
-        return status;
-    }
-
-    counts.summarise(args.dry_run, started.elapsed().as_secs_f64());
-    counts.exit_status()
 }
 
 /// Returns `true` for errors that every further call would repeat.
@@ -160,14 +352,21 @@ fn stops_the_run(error: &ClientError) -> bool {
 #[derive(Debug, Default)]
 struct Counts {
     verified: u64,
+    from_state: u64,
     failed: u64,
     invalid: u64,
     duplicates: u64,
     stopped: bool,
     unread: bool,
+    interrupted: bool,
 }
 
 impl Counts {
+    /// Returns how many domains (in all regions) were handled so far.
+    fn attempted(&self) -> u64 {
+        self.verified + self.failed
+    }
+
     fn summarise(&self, dry_run: bool, seconds: f64) {
         let mut line = if dry_run {
             format!(
@@ -178,6 +377,9 @@ impl Counts {
         } else {
             format!("{} verified", self.verified)
         };
+        if self.from_state > 0 {
+            let _ = write!(line, " ({} from the state file)", self.from_state);
+        }
         let _ = write!(line, ", {} failed", self.failed);
         let _ = write!(
             line,
@@ -192,6 +394,9 @@ impl Counts {
             plural(self.duplicates, "duplicate")
         );
         let _ = write!(line, " in {seconds:.1}s");
+        if self.interrupted {
+            line.push_str("; interrupted, the remaining domains were not attempted");
+        }
         if self.stopped {
             line.push_str("; stopped early, the remaining domains were not attempted");
         }
@@ -202,6 +407,9 @@ impl Counts {
     }
 
     fn exit_status(&self) -> u8 {
+        if self.interrupted {
+            return EXIT_INTERRUPTED;
+        }
         // Refused credentials or a skewed clock before anything worked: a configuration error.
         if self.stopped && self.verified == 0 {
             return EXIT_CONFIG;
@@ -222,52 +430,21 @@ fn plural(n: u64, word: &str) -> String {
     }
 }
 
-/// Where the list comes from.
-enum Source {
-    Stdin,
-    File(BufReader<File>),
-}
-
-impl io::Read for Source {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Stdin => io::stdin().lock().read(buf),
-            Self::File(file) => file.read(buf),
-        }
-    }
-}
-
-fn open_source(path: Option<&Path>) -> Result<(BufReader<Source>, String), String> {
-    match path {
-        None => Ok((BufReader::new(Source::Stdin), "<stdin>".to_owned())),
-        Some(path) if path.as_os_str() == "-" => {
-            Ok((BufReader::new(Source::Stdin), "<stdin>".to_owned()))
-        }
-        Some(path) => {
-            let name = path.display().to_string();
-            let file = File::open(path).map_err(|e| format!("cannot open `{name}`: {e}"))?;
-            Ok((BufReader::new(Source::File(BufReader::new(file))), name))
-        }
-    }
-}
-
 fn open_sink(path: Option<&Path>, list: Option<&Path>) -> Result<Box<dyn Write>, String> {
-    match path {
-        None => Ok(Box::new(BufWriter::new(io::stdout()))),
-        Some(path) => {
-            if let (Some(list), Ok(output)) = (list, path.canonicalize()) {
-                if list.canonicalize().is_ok_and(|list| list == output) {
-                    return Err(format!(
-                        "`{}` is the list being read; write the records elsewhere",
-                        path.display()
-                    ));
-                }
-            }
-            let file = File::create(path)
-                .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
-            Ok(Box::new(BufWriter::new(file)))
-        }
+    let Some(path) = path else {
+        return Ok(Box::new(BufWriter::new(io::stdout())));
+    };
+    if let (Some(list), Ok(output)) = (list, path.canonicalize())
+        && list.canonicalize().is_ok_and(|list| list == output)
+    {
+        return Err(format!(
+            "`{}` is the list being read; write the records elsewhere",
+            path.display()
+        ));
     }
+    let file =
+        File::create(path).map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+    Ok(Box::new(BufWriter::new(file)))
 }
 
 /// Writes and flushes what is buffered; a closed pipe ends the run quietly with success, as
@@ -337,6 +514,12 @@ mod tests {
             ..Counts::default()
         };
         assert_eq!(expired_midway.exit_status(), EXIT_FAILURES);
+        let interrupted = Counts {
+            verified: 3,
+            interrupted: true,
+            ..Counts::default()
+        };
+        assert_eq!(interrupted.exit_status(), EXIT_INTERRUPTED);
     }
 
     #[test]

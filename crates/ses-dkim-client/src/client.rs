@@ -5,8 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::ProvideCredentials;
 use ses_dkim_core::{
-    Credentials, DkimRecordSet, DkimZone, Domain, Endpoint, Pacer, Region, ResponseError,
-    backoff_delay, parse_verify_domain_dkim, request,
+    Credentials, DkimAttributesOutput, DkimRecordSet, DkimZone, Domain, Endpoint, Pacer, Region,
+    ResponseError, backoff_delay, parse_get_identity_dkim_attributes, parse_verify_domain_dkim,
+    request, status,
 };
 use tokio::time::Instant;
 use tracing::{Instrument, debug, field, warn, warn_span};
@@ -79,7 +80,9 @@ impl SesClient {
             settings.attempt_timeout,
             settings.max_body_bytes,
         )?;
-        let pacer = Pacer::new(settings.rate, settings.burst);
+        // A 1% guard on the interval: the way to the server adds jitter, and a server that counts
+        // arrivals strictly would otherwise see some calls a millisecond too close.
+        let pacer = Pacer::new(settings.rate / 1.01, settings.burst);
         Ok(Self {
             inner: Arc::new(Inner {
                 transport,
@@ -131,7 +134,8 @@ impl SesClient {
         domain: &Domain,
         options: CallOptions,
     ) -> Result<DkimRecordSet, ClientError> {
-        // A warn-level span, so that retry warnings carry the domain and region at the default level.
+        // A warn-level span, so that retry warnings carry the domain and region at the default
+        // log level.
         let span = warn_span!(
             "verify_domain_dkim",
             domain = %domain,
@@ -139,7 +143,61 @@ impl SesClient {
             attempt = field::Empty,
             request_id = field::Empty,
         );
-        self.retry_loop(domain, options).instrument(span).await
+        async {
+            let build = |endpoint: &Endpoint| request::verify_domain_dkim(endpoint, domain);
+            let (output, header_id) = self.call(options, &build, parse_verify_domain_dkim).await?;
+            let request_id = output.request_id.or(header_id);
+            if let Some(id) = &request_id {
+                tracing::Span::current().record("request_id", id.as_str());
+            }
+            debug!(tokens = output.tokens.len(), "verified");
+            Ok(DkimRecordSet::new(
+                domain.clone(),
+                self.region().clone(),
+                self.dkim_zone(),
+                output.tokens,
+                request_id,
+            )?)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Asks SES what it thinks of the DKIM records of any number of domains, with one
+    /// `GetIdentityDkimAttributes` call per 100 domains at this client's pace.
+    ///
+    /// The entries come in SES's order; a domain SES does not know may have no entry.
+    ///
+    /// # Errors
+    ///
+    /// Returns the first call's error once its retries are spent.
+    pub async fn dkim_attributes(
+        &self,
+        domains: &[Domain],
+    ) -> Result<DkimAttributesOutput, ClientError> {
+        let mut all = DkimAttributesOutput::default();
+        for chunk in domains.chunks(status::MAX_IDENTITIES_PER_REQUEST) {
+            let span = warn_span!(
+                "get_identity_dkim_attributes",
+                identities = chunk.len(),
+                region = %self.region(),
+                attempt = field::Empty,
+                request_id = field::Empty,
+            );
+            let build =
+                |endpoint: &Endpoint| status::get_identity_dkim_attributes_request(endpoint, chunk);
+            let (output, header_id) = self
+                .call(
+                    CallOptions::default(),
+                    &build,
+                    parse_get_identity_dkim_attributes,
+                )
+                .instrument(span)
+                .await?;
+            all.attributes.extend(output.attributes);
+            all.request_id = output.request_id.or(header_id);
+        }
+        Ok(all)
     }
 
     /// Builds and signs the request a call would send, without sending it.
@@ -157,18 +215,24 @@ impl SesClient {
         Ok(request)
     }
 
-    async fn retry_loop(
+    /// Runs one Query-protocol call with pacing, signing, retries and the deadline.
+    ///
+    /// `build` makes the unsigned request for an attempt and `parse` reads its answer; a service
+    /// error gets the `x-amzn-RequestId` header's id when its body has none. Returns the parsed
+    /// output and the header's request id.
+    async fn call<T>(
         &self,
-        domain: &Domain,
         options: CallOptions,
-    ) -> Result<DkimRecordSet, ClientError> {
+        build: &(dyn Fn(&Endpoint) -> http::Request<Vec<u8>> + Sync),
+        parse: fn(u16, &[u8]) -> Result<T, ResponseError>,
+    ) -> Result<(T, Option<String>), ClientError> {
         let max_attempts = self.max_attempts();
         let mut attempt = 1;
         let mut previous: Option<ClientError> = None;
         loop {
             tracing::Span::current().record("attempt", attempt);
-            let error = match self.attempt(domain, options).await {
-                Ok(records) => return Ok(records),
+            let error = match self.attempt(options, build, parse).await {
+                Ok(answer) => return Ok(answer),
                 Err(AttemptError::Failed(error)) => error,
                 Err(AttemptError::NoSlot { wait }) => {
                     // Nothing was sent: the failure that made this a retry is the one to report.
@@ -203,56 +267,43 @@ impl SesClient {
         }
     }
 
-    async fn attempt(
+    async fn attempt<T>(
         &self,
-        domain: &Domain,
         options: CallOptions,
-    ) -> Result<DkimRecordSet, AttemptError> {
+        build: &(dyn Fn(&Endpoint) -> http::Request<Vec<u8>> + Sync),
+        parse: fn(u16, &[u8]) -> Result<T, ResponseError>,
+    ) -> Result<(T, Option<String>), AttemptError> {
         let credentials = self.credentials().await?;
         self.pace(options).await?;
-        Ok(self.send(domain, &credentials, options).await?)
-    }
 
-    /// Signs and sends one request and reads its answer.
-    async fn send(
-        &self,
-        domain: &Domain,
-        credentials: &Credentials,
-        options: CallOptions,
-    ) -> Result<DkimRecordSet, ClientError> {
-        let mut request = request::verify_domain_dkim(self.endpoint(), domain);
+        let mut request = build(self.endpoint());
         // Sign after pacing, so that a long wait never sends a stale signature.
-        ses_dkim_core::sign(&mut request, credentials, self.region(), SystemTime::now())?;
+        ses_dkim_core::sign(&mut request, &credentials, self.region(), SystemTime::now())
+            .map_err(ClientError::from)?;
         if let Some(ua) = user_agent() {
             request.headers_mut().insert(http::header::USER_AGENT, ua);
         }
 
+        // Sent now: the next call keeps a whole interval from this one, even if this one left
+        // late.
+        // Sent now: the next call keeps a whole interval from this one, even if this one left late.
+        self.inner
+            .pacer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sent(Instant::now().into_std());
         let answer = self.inner.transport.send(request, options.deadline).await?;
         if let Some(id) = &answer.request_id {
             tracing::Span::current().record("request_id", id.as_str());
         }
-        let parsed = parse_verify_domain_dkim(answer.status, &answer.body);
-        let output = match parsed {
-            Ok(output) => output,
+        match parse(answer.status, &answer.body) {
+            Ok(output) => Ok((output, answer.request_id)),
             Err(ResponseError::Service(mut service)) => {
                 service.request_id = service.request_id.or(answer.request_id);
-                return Err(ClientError::Response(ResponseError::Service(service)));
+                Err(ClientError::Response(ResponseError::Service(service)).into())
             }
-            Err(other) => return Err(other.into()),
-        };
-
-        let request_id = output.request_id.or(answer.request_id);
-        if let Some(id) = &request_id {
-            tracing::Span::current().record("request_id", id.as_str());
+            Err(other) => Err(ClientError::from(other).into()),
         }
-        debug!(tokens = output.tokens.len(), "verified");
-        Ok(DkimRecordSet::new(
-            domain.clone(),
-            self.region().clone(),
-            self.dkim_zone(),
-            output.tokens,
-            request_id,
-        )?)
     }
 
     /// Waits for this client's next slot at the configured rate.

@@ -10,9 +10,7 @@
 //! use ses_dkim_core::Domain;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! // `Settings` is `#[non_exhaustive]`: start from the default and set fields.
-//! let mut settings = Settings::default();
-//! settings.region = Some("eu-west-1".into());
+//! let settings = Settings { region: Some("eu-west-1".into()), ..Settings::default() };
 //! let client = SesClient::from_settings(settings).await?;
 //! let records = client.verify(&Domain::parse("example.com")?).await?;
 //! for record in &records.records {

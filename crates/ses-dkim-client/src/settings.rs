@@ -30,6 +30,10 @@ pub struct Settings {
     /// Fixed credentials, instead of the credential chain.
     pub credentials: Option<Credentials>,
     /// Attempts per call, ahead of `AWS_MAX_ATTEMPTS` and the profile; the default is 3.
+    ///
+    /// When this is `None`, aws-config reads `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` and the
+    /// profile's retry keys, and panics on an invalid value there; a count given here is never
+    /// checked against them.
     pub max_attempts: Option<u32>,
     /// The first retry's backoff ceiling; later ones double up to `max_backoff`.
     pub initial_backoff: Duration,

@@ -47,12 +47,14 @@ impl Domain {
                 host: host.to_owned(),
             });
         }
-        if let Some((host, port)) = trimmed.rsplit_once(':') {
-            if !host.is_empty() && !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) {
-                return fail(DomainErrorReason::HostAndPort {
-                    host: host.to_owned(),
-                });
-            }
+        if let Some((host, port)) = trimmed.rsplit_once(':')
+            && !host.is_empty()
+            && !host.contains(':')
+            && port.bytes().all(|b| b.is_ascii_digit())
+        {
+            return fail(DomainErrorReason::HostAndPort {
+                host: host.to_owned(),
+            });
         }
         if let Some((_, after)) = trimmed.rsplit_once('@') {
             return fail(DomainErrorReason::EmailAddress {
@@ -552,7 +554,8 @@ mod tests {
                     prop_assert!(s.len() <= MAX_DOMAIN_LEN);
                     prop_assert!(s.bytes().all(|b| b.is_ascii_lowercase()
                         || b.is_ascii_digit() || b == b'-' || b == b'.'));
-                    prop_assert!(domain.labels().all(|l| !l.is_empty() && l.len() <= MAX_LABEL_LEN));
+                    let label_ok = |l: &str| !l.is_empty() && l.len() <= MAX_LABEL_LEN;
+                    prop_assert!(domain.labels().all(label_ok));
                 }
                 Err(err) => prop_assert_eq!(err.input(), input.as_str()),
             }

@@ -43,7 +43,7 @@
 //!
 //! let zone = DkimZone::for_region(&region)?;
 //! let set = DkimRecordSet::new(domain, region, &zone, output.tokens, output.request_id)?;
-//! let zone_file = Renderer::render_all(OutputFormat::Zone, RenderOptions::default(), [&set]);
+//! let zone_file = Renderer::render_all(OutputFormat::Zone, RenderOptions::default(), [&set])?;
 //! assert!(zone_file.contains(
 //!     "vvjuipp74whm76gqoni7qmwwn4w4qusjiainivf6sf._domainkey.example.com.\t1800\tIN\tCNAME\t\
 //!      vvjuipp74whm76gqoni7qmwwn4w4qusjiainivf6sf.dkim.af-south-1.amazonses.com."
@@ -94,7 +94,7 @@ pub use domain::{Domain, DomainError, DomainErrorReason};
 pub use endpoint::{Endpoint, EndpointError, EndpointVariant};
 pub use error::{ErrorKind, ParseError, ParseErrorKind, ResponseError, ServiceError};
 pub use format::{OutputFormat, RenderOptions, Renderer};
-pub use list::{ListLine, parse_list_line};
+pub use list::{DomainList, ListLine, parse_list_line};
 pub use pacing::{Pacer, backoff_delay};
 pub use records::{DkimRecord, DkimRecordSet, DkimZone, RecordError, ZoneError};
 pub use region::{Region, RegionError};

@@ -50,6 +50,25 @@ impl Pacer {
     }
 }
 
+impl Pacer {
+    /// Records that a request actually went out at `now`.
+    ///
+    /// A request that leaves later than its slot (the process was busy, signing took a while)
+    /// pushes the schedule back, so the next one never follows it closer than the interval
+    /// allows, as a server that counts arrivals would check.
+    pub fn sent(&mut self, now: Instant) {
+        let earliest = now + self.interval;
+        let tolerance_end = earliest.checked_sub(self.tolerance).unwrap_or(earliest);
+        // `next` is the slot after this request's; with bursts, keep the burst allowance.
+        let floor = if self.tolerance.is_zero() {
+            earliest
+        } else {
+            tolerance_end.max(now)
+        };
+        self.next = Some(self.next.map_or(floor, |next| next.max(floor)));
+    }
+}
+
 /// Returns the delay before retry number `retry` (1 for the first retry) with full jitter.
 ///
 /// The ceiling grows as `initial * 2^(retry - 1)`, capped at `max`; the delay is `random` (in
@@ -87,6 +106,22 @@ mod tests {
         let later = start + Duration::from_secs(60);
         assert_eq!(pacer.reserve(later), Duration::ZERO);
         assert_eq!(pacer.reserve(later), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_late_send_pushes_the_next_slot_back() {
+        let start = Instant::now();
+        let mut pacer = Pacer::new(10.0, 1);
+        assert_eq!(pacer.reserve(start), Duration::ZERO);
+        // The first request left 30 ms late.
+        pacer.sent(start + Duration::from_millis(30));
+        // Its successor waits a whole interval after it, not after its slot.
+        assert_eq!(pacer.reserve(start), Duration::from_millis(130));
+        pacer.sent(start + Duration::from_millis(130));
+        assert_eq!(
+            pacer.reserve(start + Duration::from_millis(130)),
+            Duration::from_millis(100)
+        );
     }
 
     #[test]
@@ -131,7 +166,8 @@ mod tests {
             let mut last_send: Option<Instant> = None;
             for gap in gaps {
                 now += Duration::from_millis(gap);
-                let send = now + pacer.reserve(now);
+                let send = now + pacer.reserve(now) + Duration::from_millis(gap % 7);
+                pacer.sent(send);
                 if let Some(last) = last_send {
                     // Allow a nanosecond of float rounding in the interval.
                     prop_assert!(send + Duration::from_nanos(1) >= last + pacer.interval());

@@ -299,7 +299,8 @@ mod tests {
     fn f04_list_parsed_as_a_single_value() {
         assert_eq!(tokens(&ok_body(&members(&[T1, T2, T3]))), [T1, T2, T3]);
         let pretty = format!(
-            "\n      <member>{T1}</member>\n      <member>{T2}</member>\n\t\t<member>{T3}</member>\n    "
+            "\n      <member>{T1}</member>\n      <member>{T2}</member>\n\
+             \t\t<member>{T3}</member>\n    "
         );
         assert_eq!(tokens(&ok_body(&pretty)), [T1, T2, T3]);
         let output = parse_verify_domain_dkim(200, ok_body(&members(&[T1])).as_bytes()).unwrap();
@@ -418,7 +419,8 @@ mod tests {
         );
 
         let moto = "<ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code>\
-                    <Message>bad</Message></Error></Errors><RequestId>r</RequestId></ErrorResponse>";
+                    <Message>bad</Message></Error></Errors>\
+                    <RequestId>r</RequestId></ErrorResponse>";
         let Err(ResponseError::Service(e)) = parse_verify_domain_dkim(403, moto.as_bytes()) else {
             panic!("expected a service error");
         };
@@ -428,14 +430,55 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_panics_on_arbitrary_bytes(status in 100u16..600, body in proptest::collection::vec(any::<u8>(), 0..512)) {
+        fn never_panics_on_arbitrary_bytes(
+            status in 100u16..600,
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
             let _ = parse_verify_domain_dkim(status, &body);
         }
 
         #[test]
-        fn generated_tokens_round_trip(toks in proptest::collection::vec("[a-zA-Z0-9][a-zA-Z0-9-]{0,62}", 1..6)) {
+        fn generated_tokens_round_trip(
+            toks in proptest::collection::vec("[a-zA-Z0-9][a-zA-Z0-9-]{0,62}", 1..6),
+        ) {
             let refs: Vec<&str> = toks.iter().map(String::as_str).collect();
             prop_assert_eq!(tokens(&ok_body(&members(&refs))), toks);
+        }
+
+        #[test]
+        fn mutated_responses_never_panic(
+            cut in 0usize..600,
+            insert_at in 0usize..600,
+            element in "<[a-zA-Z]{1,8}(/>|>[a-z]{0,4}</[a-zA-Z]{1,8}>)",
+            rename in proptest::sample::select(vec!["member", "DkimTokens", "VerifyDomainDkimResult", "RequestId"]),
+            to in "[a-zA-Z]{1,12}",
+        ) {
+            let body = ok_body(&members(&[T1, T2, T3]));
+            let truncated = &body.as_bytes()[..cut.min(body.len())];
+            let _ = parse_verify_domain_dkim(200, truncated);
+
+            let at = insert_at.min(body.len());
+            let inserted = format!("{}{element}{}", &body[..at], &body[at..]);
+            let _ = parse_verify_domain_dkim(200, inserted.as_bytes());
+
+            let renamed = body.replace(&format!("<{rename}>"), &format!("<{to}>"))
+                .replace(&format!("</{rename}>"), &format!("</{to}>"));
+            let outcome = parse_verify_domain_dkim(200, renamed.as_bytes());
+            // Renaming away the token list's path never yields tokens from nowhere.
+            if rename != "RequestId" && to != rename {
+                prop_assert!(outcome.is_err() || to == rename);
+            }
+        }
+
+        #[test]
+        fn any_namespace_prefix_parses_the_same(prefix in "[a-z][a-z0-9]{0,6}", uri in "[a-z]{1,10}:[a-z/.]{0,20}") {
+            let body = ok_body(&members(&[T1, T2]));
+            let prefixed = body
+                .replace("</", "\u{0}")
+                .replace('<', &format!("<{prefix}:"))
+                .replace('\u{0}', &format!("</{prefix}:"))
+                .replace("xmlns=\"http://ses.amazonaws.com/doc/2010-12-01/\"", &format!("xmlns:{prefix}=\"{uri}\""));
+            prop_assert_eq!(tokens(&prefixed), [T1, T2]);
         }
     }
 }

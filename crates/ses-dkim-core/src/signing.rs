@@ -180,4 +180,43 @@ mod tests {
         );
         assert!(err.is_err());
     }
+
+    proptest::proptest! {
+        /// Changing any signed part (time, region, secret, token, body, a signed header) changes
+        /// the signature, and a different access key shows in the credential scope.
+        #[test]
+        fn the_signature_covers_every_signed_part(
+            part in 0usize..7,
+            seconds in 0u64..4_000_000_000,
+            domain in "[a-z]{1,20}\\.com",
+        ) {
+            let base = || {
+                let region = Region::parse("eu-west-1").unwrap();
+                let endpoint = Endpoint::for_region(&region, EndpointVariant::Standard).unwrap();
+                let request = verify_domain_dkim(&endpoint, &Domain::parse(&domain).unwrap());
+                let creds = Credentials::new("AKIDEXAMPLE", "secret", Some("token".into()));
+                (request, creds, region, UNIX_EPOCH + Duration::from_secs(seconds))
+            };
+            let signature = |(mut request, creds, region, time): (Request<Vec<u8>>, Credentials, Region, SystemTime)| {
+                sign(&mut request, &creds, &region, time).unwrap();
+                request.headers()["authorization"].to_str().unwrap().to_owned()
+            };
+
+            let original = signature(base());
+            let (mut request, mut creds, mut region, mut time) = base();
+            match part {
+                0 => time += Duration::from_secs(1),
+                1 => region = Region::parse("eu-west-2").unwrap(),
+                2 => creds = Credentials::new("AKIDEXAMPLF", "secret", Some("token".into())),
+                3 => creds = Credentials::new("AKIDEXAMPLE", "secreT", Some("token".into())),
+                4 => creds = Credentials::new("AKIDEXAMPLE", "secret", Some("tokeN".into())),
+                5 => request.body_mut().push(b'x'),
+                _ => {
+                    request.headers_mut().insert(http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/x-www-form-urlencoded"));
+                }
+            }
+            proptest::prop_assert_ne!(original, signature((request, creds, region, time)));
+        }
+    }
 }

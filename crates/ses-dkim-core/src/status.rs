@@ -24,17 +24,26 @@ pub fn get_identity_dkim_attributes<'a>(
 ) -> impl Iterator<Item = Request<Vec<u8>>> + 'a {
     domains
         .chunks(MAX_IDENTITIES_PER_REQUEST)
-        .map(move |chunk| {
-            let names: Vec<String> = (1..=chunk.len())
-                .map(|i| format!("Identities.member.{i}"))
-                .collect();
-            let params: Vec<(&str, &str)> = names
-                .iter()
-                .map(String::as_str)
-                .zip(chunk.iter().map(Domain::as_str))
-                .collect();
-            query_request(endpoint, "GetIdentityDkimAttributes", &params)
-        })
+        .map(move |chunk| get_identity_dkim_attributes_request(endpoint, chunk))
+}
+
+/// Builds one unsigned `GetIdentityDkimAttributes` request naming `identities`.
+///
+/// SES refuses more than [`MAX_IDENTITIES_PER_REQUEST`] identities in one request; split longer
+/// lists with [`get_identity_dkim_attributes`] or `chunks`.
+pub fn get_identity_dkim_attributes_request(
+    endpoint: &Endpoint,
+    identities: &[Domain],
+) -> Request<Vec<u8>> {
+    let names: Vec<String> = (1..=identities.len())
+        .map(|i| format!("Identities.member.{i}"))
+        .collect();
+    let params: Vec<(&str, &str)> = names
+        .iter()
+        .map(String::as_str)
+        .zip(identities.iter().map(Domain::as_str))
+        .collect();
+    query_request(endpoint, "GetIdentityDkimAttributes", &params)
 }
 
 /// SES's view of an identity's DKIM records.
@@ -120,7 +129,7 @@ pub struct DkimAttributes {
 }
 
 /// A successful `GetIdentityDkimAttributes` answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct DkimAttributesOutput {
     /// One entry per identity SES knows, in the answer's order; identities SES does not know may

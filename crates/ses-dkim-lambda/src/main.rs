@@ -1,0 +1,125 @@
+//! `ses-dkim-lambda`: ses-dkim as an AWS Lambda function.
+//!
+//! Other systems invoke it to get a domain's DKIM records without holding SES permissions
+//! themselves: directly (`{"domain": "example.com", "region": "af-south-1"}`, or a list under
+//! `domains`), through an SQS queue, or over HTTP (a function URL or an API Gateway HTTP API).
+//! The event's shape says which; see [`event`] and the README's "Lambda deployment" section.
+//!
+//! Start-up reads the configuration ([`config::Config::from_lookup`]) and builds the client of
+//! the function's own region, once; the handler ([`handler::handle`]) then answers each
+//! invocation with the clients kept in [`handler::App`].
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable
+    )
+)]
+
+mod config;
+mod error;
+mod event;
+mod handler;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use lambda_runtime::service_fn;
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+use crate::handler::App;
+
+/// The variables the Lambda runtime library reads at start-up.
+const LAMBDA_VARIABLES: [&str; 4] = [
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    init_logging();
+
+    // One invocation runs at a time per instance: a single thread is enough.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The runtime library panics without these; Lambda and its emulators always set them.
+    let missing: Vec<&str> = LAMBDA_VARIABLES
+        .into_iter()
+        .filter(|name| std::env::var_os(name).is_none())
+        .collect();
+    if !missing.is_empty() {
+        error!(
+            "not running in Lambda ({} not set); run it locally with `cargo lambda watch`",
+            missing.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
+
+    runtime.block_on(async {
+        let config = match Config::from_lookup(|name| std::env::var(name).ok()) {
+            Ok(config) => config,
+            Err(e) => {
+                error!("invalid configuration: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let app = match App::new(config).await {
+            Ok(app) => app,
+            Err(e) => {
+                error!("cannot configure the SES client: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        info!(
+            startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "ready"
+        );
+
+        let app = &app;
+        match lambda_runtime::run(service_fn(|event| handler::handle(app, event))).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                error!("the Lambda runtime stopped: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Writes JSON log lines to stdout, which Lambda sends to CloudWatch Logs.
+///
+/// The level comes from `SES_DKIM_LOG` or `RUST_LOG` (filter directives such as
+/// `ses_dkim_client=debug`), else from `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's logging
+/// configuration), else `info`.
+fn init_logging() {
+    let filter = ["SES_DKIM_LOG", "RUST_LOG", "AWS_LAMBDA_LOG_LEVEL"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        .and_then(|spec| EnvFilter::try_new(spec.to_ascii_lowercase()).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_span_list(true)
+        .flatten_event(true)
+        .with_target(false)
+        .with_writer(std::io::stdout)
+        .try_init();
+}

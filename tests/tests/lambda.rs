@@ -1,0 +1,146 @@
+//! End-to-end tests of the Lambda function: cargo-lambda's emulator runs `ses-dkim-lambda`
+//! against moto, both on 127.0.0.1, and each kind of event goes through the emulator's Lambda
+//! API.
+//!
+//! The function gets temporary credentials from moto's STS through its environment, session
+//! token included, and moto checks every signature (F17's first case, end to end). Its endpoint
+//! is moto through `AWS_ENDPOINT_URL_SES`, the override a deployed function would not set.
+
+use serde_json::{Value, json};
+use ses_dkim_e2e::{HttpResponse, LambdaEmulator, Moto};
+
+/// The tokens moto returns for every domain, in its order.
+const TOKENS: [&str; 3] = [
+    "vvjuipp74whm76gqoni7qmwwn4w4qusjiainivf6sf",
+    "3frqe7jn4obpuxjpwpolz6ipb3k5nvt2nhjpik2oy",
+    "wrqplteh7oodxnad7hsl4mixg2uavzneazxv5sxi2",
+];
+
+const FUNCTION: &str = "ses-dkim-lambda";
+
+/// Starts the function in the emulator with moto's session credentials, its region us-east-1,
+/// and a pace fast enough for a test.
+fn start(moto: &Moto) -> LambdaEmulator {
+    let (key_id, secret, token) = moto.create_session_credentials().unwrap();
+    moto.enable_auth().unwrap();
+    let endpoint = moto.endpoint();
+    let env = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", key_id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+        ("AWS_SESSION_TOKEN", token.as_str()),
+        ("AWS_ENDPOINT_URL_SES", endpoint.as_str()),
+        ("SES_DKIM_RATE", "20"),
+    ];
+    LambdaEmulator::start(FUNCTION, FUNCTION, &env).unwrap()
+}
+
+/// Invokes the function and returns the emulator's status and the answer as JSON.
+fn invoke(lambda: &LambdaEmulator, payload: &Value) -> (u16, Value) {
+    let response: HttpResponse = lambda.invoke(&payload.to_string()).unwrap();
+    let answer = serde_json::from_str(&response.body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", response.body));
+    (response.status, answer)
+}
+
+/// Checks a record set as the function answers it.
+fn assert_records(answer: &Value, domain: &str, region: &str, zone: &str) {
+    assert_eq!(answer["domain"], domain, "{answer}");
+    assert_eq!(answer["region"], region, "{answer}");
+    assert_eq!(answer["tokens"], json!(TOKENS), "{answer}");
+    assert!(
+        !answer["request_id"].as_str().unwrap_or_default().is_empty(),
+        "{answer}"
+    );
+    let records = answer["records"].as_array().unwrap();
+    assert_eq!(records.len(), 3);
+    for (record, token) in records.iter().zip(TOKENS) {
+        assert_eq!(record["name"], format!("{token}._domainkey.{domain}."));
+        assert_eq!(record["type"], "CNAME");
+        assert_eq!(record["value"], format!("{token}.{zone}."));
+    }
+}
+
+#[test]
+fn direct_sqs_and_http_events_through_the_emulator() {
+    let moto = Moto::start().unwrap();
+    let lambda = start(&moto);
+
+    // A direct invocation for another region than the function's own (F16).
+    let (status, answer) = invoke(
+        &lambda,
+        &json!({"domain": "Example.COM.", "region": "af-south-1"}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_records(
+        &answer,
+        "example.com",
+        "af-south-1",
+        "dkim.af-south-1.amazonses.com",
+    );
+
+    // An SQS batch with one good and one invalid domain: nothing to deliver again.
+    let sqs = json!({"Records": [
+        {"messageId": "m-good", "body": "queued.example", "eventSource": "aws:sqs"},
+        {"messageId": "m-invalid", "body": "not a domain", "eventSource": "aws:sqs"},
+    ]});
+    let (status, answer) = invoke(&lambda, &sqs);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+
+    // A function URL request, in the function's own region.
+    let http = |body: &str| {
+        json!({
+            "version": "2.0",
+            "rawPath": "/",
+            "requestContext": {"http": {"method": "POST", "path": "/"}},
+            "body": body,
+            "isBase64Encoded": false,
+        })
+    };
+    let (status, answer) = invoke(&lambda, &http(r#"{"domain": "example.org"}"#));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_records(&body, "example.org", "us-east-1", "dkim.amazonses.com");
+
+    let (_, answer) = invoke(&lambda, &http(r#"{"domain": "bad domain"}"#));
+    assert_eq!(answer["statusCode"], 400, "{answer}");
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["error_type"], "InvalidDomain", "{body}");
+
+    // Bad direct invocations are Lambda errors with a stable type, and the function goes on.
+    let (status, answer) = invoke(&lambda, &json!({"hello": "world"}));
+    assert_ne!(status, 200, "{answer}");
+    assert_eq!(answer["errorType"], "InvalidEvent", "{answer}");
+    let not_json = lambda.invoke("this is not JSON").unwrap();
+    assert_ne!(not_json.status, 200, "{}", not_json.body);
+    let (status, _) = invoke(&lambda, &json!({"Domain": "after.example"}));
+    assert_eq!(status, 200);
+
+    // What reached moto: only valid domains, once each (us-east-1's identities).
+    moto.disable_auth().unwrap();
+    let mut identities = moto.list_identities().unwrap();
+    identities.sort();
+    assert_eq!(
+        identities,
+        ["after.example", "example.org", "queued.example"]
+    );
+
+    // JSON logs, with the Lambda request id, domain and region on the invocation's span.
+    let log = lambda.log().unwrap();
+    let line = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["message"] == "verified" && line.to_string().contains("af-south-1"))
+        .unwrap_or_else(|| panic!("no JSON log line for the direct event:\n{log}"));
+    let span = line["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|span| span["name"] == "invocation")
+        .unwrap();
+    assert_eq!(span["domain"], "Example.COM.");
+    assert_eq!(span["region"], "af-south-1");
+    assert!(!span["request_id"].as_str().unwrap().is_empty());
+}

@@ -1,0 +1,548 @@
+//! `ses-dkim verify` for real operations: several regions, resuming from a state file after
+//! `kill -9`, Ctrl-C, the DNS-workflow formats, and pacing accuracy.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ses_dkim_e2e::stub::{STUB_TOKENS, Stub, StubResponse};
+use ses_dkim_e2e::{Moto, Run, TempDir, binary, run};
+
+const FAKE_KEYS: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", "AKIDFAKEOPS"),
+    ("AWS_SECRET_ACCESS_KEY", "fake-ops-secret"),
+];
+
+fn ses_dkim() -> PathBuf {
+    binary("ses-dkim").unwrap()
+}
+
+fn verify(endpoint: &str, args: &[&str], stdin: Option<&[u8]>) -> Run {
+    let mut all = vec!["verify", "--endpoint-url", endpoint];
+    all.extend_from_slice(args);
+    run(&ses_dkim(), &all, &FAKE_KEYS, stdin).unwrap()
+}
+
+fn domains(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("d{i:02}.example.com")).collect()
+}
+
+fn list_file(dir: &TempDir, names: &[String]) -> PathBuf {
+    let path = dir.path().join("domains.txt");
+    fs::write(&path, names.join("\n") + "\n").unwrap();
+    path
+}
+
+/// Starts the binary in the background with a clean AWS environment, as `run` does.
+fn spawn(args: &[&str], home: &Path) -> Child {
+    let mut command = Command::new(ses_dkim());
+    command
+        .args(args)
+        .env_clear()
+        .envs(FAKE_KEYS)
+        .env("HOME", home);
+    command.env("AWS_EC2_METADATA_DISABLED", "true");
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command.spawn().unwrap()
+}
+
+/// Waits, at most `limit`, until the stub has seen `n` requests.
+fn wait_for_requests(stub: &Stub, n: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while stub.requests().len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "the stub saw only {} requests",
+            stub.requests().len()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads the state file's verified domains with Python's sqlite3, an independent reader.
+fn stored_domains(state: &Path) -> Vec<String> {
+    let script = "import sqlite3, sys\n\
+                  db = sqlite3.connect(sys.argv[1])\n\
+                  assert db.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'\n\
+                  for (d,) in db.execute(\"SELECT domain FROM results WHERE outcome = 'verified' \
+                  ORDER BY domain\"): print(d)\n";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn csv_domains(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// The same domain in two regions: six records, grouped by region, each with its zone.
+#[test]
+fn two_regions_give_six_records_with_each_regions_zone() {
+    let moto = Moto::start().unwrap();
+    let out = verify(
+        &moto.endpoint(),
+        &[
+            "-",
+            "--region",
+            "us-east-1",
+            "--region",
+            "af-south-1",
+            "--rate",
+            "50",
+            "--format",
+            "csv",
+        ],
+        Some(b"example.com\nexample.org\n"),
+    );
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 12, "{}", out.stdout);
+    let order: Vec<(&str, &str)> = rows.iter().step_by(3).map(|r| (r[0], r[1])).collect();
+    assert_eq!(
+        order,
+        [
+            ("example.com", "us-east-1"),
+            ("example.com", "af-south-1"),
+            ("example.org", "us-east-1"),
+            ("example.org", "af-south-1"),
+        ]
+    );
+    for row in &rows {
+        let zone = if row[1] == "af-south-1" {
+            ".dkim.af-south-1.amazonses.com."
+        } else {
+            ".dkim.amazonses.com."
+        };
+        assert!(row[4].ends_with(zone), "{row:?}");
+    }
+    assert!(out.stderr.contains("4 verified"), "{}", out.stderr);
+}
+
+/// `kill -9` part-way loses nothing SES returned; the resumed run prints every domain's records
+/// exactly once and calls no domain whose result was stored.
+#[test]
+fn resume_after_kill_9_loses_nothing_and_repeats_no_call() {
+    let dir = TempDir::new("ses-dkim-e2e-resume").unwrap();
+    let names = domains(30);
+    let list = list_file(&dir, &names);
+    let state = dir.path().join("state.db");
+    let (list_arg, state_arg) = (list.to_str().unwrap(), state.to_str().unwrap());
+
+    let first = Stub::start().unwrap();
+    let endpoint = first.endpoint();
+    let args = [
+        "verify",
+        list_arg,
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+        "--rate",
+        "20",
+        "--format",
+        "csv",
+        "--state",
+        state_arg,
+    ];
+    let mut child = spawn(&args, dir.path());
+    wait_for_requests(&first, 12, Duration::from_secs(30));
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+
+    let stored = stored_domains(&state);
+    assert!(
+        stored.len() >= 11 && stored.len() < 30,
+        "stored {}",
+        stored.len()
+    );
+
+    let second = Stub::start().unwrap();
+    let out = verify(
+        &second.endpoint(),
+        &[
+            list_arg,
+            "--region",
+            "us-east-1",
+            "--rate",
+            "50",
+            "--format",
+            "csv",
+            "--state",
+            state_arg,
+        ],
+        None,
+    );
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+
+    // Every domain's three records, exactly once, in list order.
+    let printed = csv_domains(&out.stdout);
+    let expected: Vec<String> = names
+        .iter()
+        .flat_map(|d| [d.clone(), d.clone(), d.clone()])
+        .collect();
+    assert_eq!(printed, expected);
+    // No stored domain was called again.
+    let called: Vec<String> = second
+        .requests()
+        .iter()
+        .filter_map(|r| r.param("Domain"))
+        .collect();
+    for domain in &called {
+        assert!(
+            !stored.contains(domain),
+            "{domain} was stored and called again"
+        );
+    }
+    assert_eq!(called.len() + stored.len(), 30);
+    assert!(
+        out.stderr
+            .contains(&format!("({} from the state file)", stored.len())),
+        "{}",
+        out.stderr
+    );
+
+    // A third run calls nothing at all.
+    let third = Stub::start().unwrap();
+    let out = verify(
+        &third.endpoint(),
+        &[
+            list_arg,
+            "--region",
+            "us-east-1",
+            "--format",
+            "csv",
+            "--state",
+            state_arg,
+        ],
+        None,
+    );
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(csv_domains(&out.stdout).len(), 90);
+    assert!(third.requests().is_empty());
+}
+
+/// Failures are stored too; only `--retry-failed` calls them again.
+#[test]
+fn failed_domains_wait_for_retry_failed() {
+    let dir = TempDir::new("ses-dkim-e2e-retry").unwrap();
+    let state = dir.path().join("state.db");
+    let state_arg = state.to_str().unwrap();
+    let refusing = Stub::with(|request, _| {
+        if request.param("Domain").as_deref() == Some("denied.example.com") {
+            StubResponse::error(403, "AccessDenied", "not authorized")
+        } else {
+            StubResponse::tokens(&STUB_TOKENS)
+        }
+    })
+    .unwrap();
+    let list = b"ok.example.com\ndenied.example.com\n";
+    let args = [
+        "-",
+        "--region",
+        "us-east-1",
+        "--rate",
+        "50",
+        "--format",
+        "csv",
+        "--state",
+        state_arg,
+    ];
+
+    let out = verify(&refusing.endpoint(), &args, Some(list));
+    assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
+    assert_eq!(refusing.requests().len(), 2);
+
+    let out = verify(&refusing.endpoint(), &args, Some(list));
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .contains("failed in an earlier run (--retry-failed tries again)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(refusing.requests().len(), 2, "nothing called again");
+
+    let fixed = Stub::start().unwrap();
+    let mut retry = args.to_vec();
+    retry.push("--retry-failed");
+    let out = verify(&fixed.endpoint(), &retry, Some(list));
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let called: Vec<String> = fixed
+        .requests()
+        .iter()
+        .filter_map(|r| r.param("Domain"))
+        .collect();
+    assert_eq!(called, ["denied.example.com"]);
+    assert_eq!(csv_domains(&out.stdout).len(), 6);
+}
+
+/// Ctrl-C stops sending, finishes the call in flight, flushes, summarises and exits 130.
+#[test]
+fn ctrl_c_finishes_the_call_in_flight_and_exits_130() {
+    let dir = TempDir::new("ses-dkim-e2e-sigint").unwrap();
+    let list = list_file(&dir, &domains(20));
+    // Every answer takes 300 ms, so the signal lands while a call is in flight.
+    let stub = Stub::with(|_, _| {
+        std::thread::sleep(Duration::from_millis(300));
+        StubResponse::tokens(&STUB_TOKENS)
+    })
+    .unwrap();
+    let endpoint = stub.endpoint();
+    let args = [
+        "verify",
+        list.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+        "--rate",
+        "50",
+        "--format",
+        "csv",
+    ];
+    let child = spawn(&args, dir.path());
+    wait_for_requests(&stub, 3, Duration::from_secs(30));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    assert!(
+        stderr.contains("; interrupted, the remaining domains were not attempted"),
+        "{stderr}"
+    );
+    let answered = stub.requests().len();
+    assert!(answered < 20, "it should have stopped sending");
+    // The call in flight was finished and its records written: one set per request.
+    assert_eq!(csv_domains(&stdout).len(), 3 * answered, "{stdout}");
+    assert!(stderr.contains(&format!("{answered} verified")), "{stderr}");
+}
+
+#[test]
+fn route53_change_batch_and_json_lines() {
+    let stub = Stub::start().unwrap();
+    let out = verify(
+        &stub.endpoint(),
+        &[
+            "-",
+            "--region",
+            "us-east-1",
+            "--rate",
+            "50",
+            "--format",
+            "route53",
+            "--ttl",
+            "300",
+        ],
+        Some(b"example.com\nmail.example.org\n"),
+    );
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let batch: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let changes = batch["Changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 6);
+    for change in changes {
+        assert_eq!(change["Action"], "UPSERT");
+        let rrset = &change["ResourceRecordSet"];
+        assert_eq!(rrset["Type"], "CNAME");
+        assert_eq!(rrset["TTL"], 300);
+        assert!(rrset["Name"].as_str().unwrap().ends_with('.'));
+    }
+
+    let out = verify(
+        &stub.endpoint(),
+        &[
+            "-",
+            "--region",
+            "af-south-1",
+            "--rate",
+            "50",
+            "--format",
+            "jsonl",
+        ],
+        Some(b"example.com\nmail.example.org\n"),
+    );
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let sets: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(sets.len(), 2);
+    assert_eq!(sets[1]["domain"], "mail.example.org");
+    assert_eq!(sets[1]["region"], "af-south-1");
+    let value = sets[1]["records"][0]["value"].as_str().unwrap();
+    assert!(
+        value.ends_with(".dkim.af-south-1.amazonses.com."),
+        "{value}"
+    );
+}
+
+/// `--zone ORIGIN`: relative owner names; a subdomain keeps its labels; a domain outside the zone
+/// is an error for that domain alone.
+#[test]
+fn zone_file_with_an_origin() {
+    let stub = Stub::start().unwrap();
+    let out = verify(
+        &stub.endpoint(),
+        &[
+            "-",
+            "--region",
+            "us-east-1",
+            "--rate",
+            "50",
+            "--zone",
+            "example.com.",
+        ],
+        Some(b"example.com\nmail.example.com\nexample.org\n"),
+    );
+    assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
+    let [t1, ..] = STUB_TOKENS;
+    assert!(
+        out.stdout.starts_with("$ORIGIN example.com.\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(&format!(
+        "\n{t1}._domainkey\t1800\tIN\tCNAME\t{t1}.dkim.amazonses.com.\n"
+    )));
+    assert!(
+        out.stdout
+            .contains(&format!("\n{t1}._domainkey.mail\t1800\tIN\tCNAME\t"))
+    );
+    assert!(!out.stdout.contains("example.org"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("<stdin>:3: example.org: `example.org` is outside the zone `example.com`"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Over 31 calls (30 intervals) the achieved rate is within 2% of `--rate`, and no two calls
+/// come closer than the pace allows.
+#[test]
+#[expect(
+    clippy::print_stderr,
+    reason = "the figures go into the project's performance notes"
+)]
+fn pacing_is_accurate_over_31_calls() {
+    let rate = 2.0;
+    let stub = Stub::start().unwrap();
+    let list = domains(31).join("\n");
+    let args = [
+        "-",
+        "--region",
+        "us-east-1",
+        "--rate",
+        "2",
+        "--format",
+        "csv",
+    ];
+    let out = verify(&stub.endpoint(), &args, Some(list.as_bytes()));
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+
+    let arrivals: Vec<Instant> = stub.requests().iter().map(|r| r.arrived).collect();
+    assert_eq!(arrivals.len(), 31);
+    let gaps: Vec<f64> = arrivals
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    let achieved = 30.0 / (arrivals[30] - arrivals[0]).as_secs_f64();
+    let smallest = gaps.iter().copied().fold(f64::INFINITY, f64::min);
+    eprintln!(
+        "pacing: 31 calls at --rate 2: achieved {achieved:.4}/s ({:+.2}%), smallest gap {:.1} ms",
+        (achieved - rate) / rate * 100.0,
+        smallest * 1000.0
+    );
+    assert!(
+        (achieved - rate).abs() / rate <= 0.02,
+        "achieved {achieved:.4}/s"
+    );
+    // The client keeps 505 ms between its sends (the interval plus a 1% guard); the stub's
+    // threads see arrivals with a few milliseconds of scheduling jitter on a loaded two-core
+    // machine, which the guard absorbs.
+    assert!(
+        smallest >= 0.5,
+        "two calls {:.1} ms apart",
+        smallest * 1000.0
+    );
+}
+
+/// F08: a server that throttles two requests less than a second apart sees none at the default
+/// pace; all five domains succeed with one request each.
+#[test]
+fn f08_pacing_at_exactly_the_limit() {
+    let stub = Stub::with(|request, before| {
+        let too_soon = before
+            .iter()
+            .rev()
+            .find(|r| r.param("Domain").is_some())
+            .is_some_and(|last| request.arrived - last.arrived < Duration::from_secs(1));
+        if too_soon {
+            StubResponse::error(400, "Throttling", "Rate exceeded")
+        } else {
+            StubResponse::tokens(&STUB_TOKENS)
+        }
+    })
+    .unwrap();
+    let list = domains(5).join("\n");
+    let out = verify(
+        &stub.endpoint(),
+        &["-", "--region", "us-east-1", "--format", "csv"],
+        Some(list.as_bytes()),
+    );
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(
+        stub.requests().len(),
+        5,
+        "no request was throttled and retried"
+    );
+    assert_eq!(csv_domains(&out.stdout).len(), 15);
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&ses_dkim(), &["completions", shell], &[], None).unwrap();
+        assert_eq!(out.code, Some(0), "{shell}: {}", out.stderr);
+        assert!(
+            out.stdout.contains("ses-dkim") && out.stdout.contains("verify"),
+            "{shell}"
+        );
+    }
+    let out = run(&ses_dkim(), &["completions", "tcsh"], &[], None).unwrap();
+    assert_eq!(out.code, Some(2));
+}
