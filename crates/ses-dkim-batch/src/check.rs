@@ -25,10 +25,12 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::debug;
 
+use crate::cli::SesArgs;
+use crate::clients::clients;
 use crate::listing::{Batches, ListCounts, Listed, label};
 use crate::report;
 use crate::rows::{Columns, ReportFormat, Row, RowWriter, to_json};
-use crate::status::{Answer, SesArgs, ask, clients, plural, stops_the_run};
+use crate::status::{Answer, ask, plural, stops_the_run};
 use crate::verify::{EXIT_CONFIG, EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK};
 
 /// The exit statuses of `ses-dkim check`, for its help.

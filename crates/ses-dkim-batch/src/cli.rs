@@ -76,18 +76,8 @@ pub(crate) struct VerifyArgs {
     #[arg(value_name = "FILE|-")]
     pub(crate) file: Option<PathBuf>,
 
-    /// An AWS region whose SES verifies the domains; repeat for several [default: from the
-    /// environment or profile].
-    #[arg(long, value_name = "REGION")]
-    pub(crate) region: Vec<String>,
-
-    /// The shared-config profile to use (instead of AWS_PROFILE).
-    #[arg(long, value_name = "NAME")]
-    pub(crate) profile: Option<String>,
-
-    /// Send requests to this endpoint instead of the region's (`http://` is allowed here).
-    #[arg(long, value_name = "URL")]
-    pub(crate) endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub(crate) ses: SesArgs,
 
     /// How to print the records.
     #[arg(long, value_enum, default_value_t = FormatArg::Zone)]
@@ -96,14 +86,6 @@ pub(crate) struct VerifyArgs {
     /// Write the records to this file instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
-
-    /// Calls a second; SES allows one per account and region.
-    #[arg(long, default_value_t = 1.0, value_name = "N")]
-    pub(crate) rate: f64,
-
-    /// Attempts per domain for throttling and transient errors [default: AWS_MAX_ATTEMPTS or 3].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
-    pub(crate) max_attempts: Option<u32>,
 
     /// The zone CNAME values point into, overriding the region's table entry.
     #[arg(long, value_name = "ZONE")]
@@ -160,6 +142,31 @@ impl From<FormatArg> for OutputFormat {
             FormatArg::Table => Self::Table,
         }
     }
+}
+
+/// Where SES is and how to call it: the same for `verify`, `status` and `check`.
+#[derive(Debug, Args)]
+pub(crate) struct SesArgs {
+    /// An AWS region; repeat for several, each called at its own pace [default: from the
+    /// environment or profile].
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Vec<String>,
+
+    /// The shared-config profile to use (instead of AWS_PROFILE).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
+    /// Send requests to this endpoint instead of the region's (`http://` is allowed here).
+    #[arg(long, value_name = "URL")]
+    pub(crate) endpoint_url: Option<String>,
+
+    /// Calls a second; SES allows one per account and region.
+    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    pub(crate) rate: f64,
+
+    /// Attempts per call for throttling and transient errors [default: AWS_MAX_ATTEMPTS or 3].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub(crate) max_attempts: Option<u32>,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 mod check;
 mod cli;
+mod clients;
 mod listing;
 mod progress;
 mod rows;

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ses_dkim_client::{ClientError, SesClient, Settings};
+use ses_dkim_client::{ClientError, SesClient};
 use ses_dkim_core::status::MAX_IDENTITIES_PER_REQUEST;
 use ses_dkim_core::{DkimAttributes, DkimToken, Domain, ErrorKind, VerificationStatus};
 use tokio::task::JoinSet;
-use tracing::info;
 
+use crate::cli::SesArgs;
+use crate::clients::clients;
 use crate::listing::{Batches, ListCounts, Listed};
 use crate::report;
 use crate::rows::{Columns, ReportFormat, Row, RowWriter, to_json};
@@ -63,30 +64,6 @@ pub(crate) struct StatusArgs {
     pub(crate) interval: u64,
 }
 
-/// Where SES is and how to call it; `status` and `check` take these as `verify` does.
-#[derive(Debug, Args)]
-pub(crate) struct SesArgs {
-    /// An AWS region to ask; repeat for several [default: from the environment or profile].
-    #[arg(long, value_name = "REGION")]
-    pub(crate) region: Vec<String>,
-
-    /// The shared-config profile to use (instead of AWS_PROFILE).
-    #[arg(long, value_name = "NAME")]
-    pub(crate) profile: Option<String>,
-
-    /// Send requests to this endpoint instead of the region's (`http://` is allowed here).
-    #[arg(long, value_name = "URL")]
-    pub(crate) endpoint_url: Option<String>,
-
-    /// Calls a second; SES allows one per account and region.
-    #[arg(long, default_value_t = 1.0, value_name = "N")]
-    pub(crate) rate: f64,
-
-    /// Attempts per call for throttling and transient errors [default: AWS_MAX_ATTEMPTS or 3].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
-    pub(crate) max_attempts: Option<u32>,
-}
-
 /// The exit statuses of `ses-dkim status`, for its help.
 pub(crate) const EXIT_HELP: &str = "\
 Exit status:
@@ -123,47 +100,6 @@ pub(crate) async fn run(args: StatusArgs) -> u8 {
     } else {
         run.stream().await
     }
-}
-
-/// Builds one client per region (the first of any repeated one), in the order given.
-///
-/// # Errors
-///
-/// Fails when a region's configuration is incomplete or invalid.
-pub(crate) async fn clients(
-    ses: &SesArgs,
-    dkim_zone: Option<&str>,
-) -> Result<Vec<SesClient>, String> {
-    let mut regions: Vec<Option<String>> = Vec::new();
-    for region in &ses.region {
-        if !regions
-            .iter()
-            .any(|r| r.as_deref() == Some(region.as_str()))
-        {
-            regions.push(Some(region.clone()));
-        }
-    }
-    if regions.is_empty() {
-        regions.push(None);
-    }
-    let mut clients = Vec::with_capacity(regions.len());
-    for region in regions {
-        let settings = Settings {
-            region,
-            profile: ses.profile.clone(),
-            endpoint_url: ses.endpoint_url.clone(),
-            max_attempts: ses.max_attempts,
-            rate: ses.rate,
-            dkim_zone: dkim_zone.map(str::to_owned),
-            ..Settings::default()
-        };
-        let client = SesClient::from_settings(settings)
-            .await
-            .map_err(|e| e.to_string())?;
-        info!(region = %client.region(), endpoint = %client.endpoint(), "client ready");
-        clients.push(client);
-    }
-    Ok(clients)
 }
 
 /// Asks one region about `domains` and returns one answer per domain, in their order.

@@ -8,12 +8,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use ses_dkim_batch::state::{StateStore, Stored};
-use ses_dkim_client::{ClientError, SesClient, Settings};
+use ses_dkim_client::{ClientError, SesClient};
 use ses_dkim_core::{DkimRecordSet, Domain, ErrorKind, OutputFormat, RenderOptions, Renderer};
 use tokio::task::JoinSet;
-use tracing::info;
 
 use crate::cli::VerifyArgs;
+use crate::clients::clients;
 use crate::listing::{Batches, Listed};
 use crate::progress::Progress;
 use crate::report;
@@ -68,36 +68,7 @@ impl Run {
             return Err("--zone applies to --format zone only".to_owned());
         }
 
-        let mut regions: Vec<Option<String>> = Vec::new();
-        for region in &args.region {
-            if !regions
-                .iter()
-                .any(|r| r.as_deref() == Some(region.as_str()))
-            {
-                regions.push(Some(region.clone()));
-            }
-        }
-        if regions.is_empty() {
-            // The region comes from the environment or the profile.
-            regions.push(None);
-        }
-        let mut clients = Vec::with_capacity(regions.len());
-        for region in regions {
-            let settings = Settings {
-                region,
-                profile: args.profile.clone(),
-                endpoint_url: args.endpoint_url.clone(),
-                max_attempts: args.max_attempts,
-                rate: args.rate,
-                dkim_zone: args.dkim_zone.clone(),
-                ..Settings::default()
-            };
-            let client = SesClient::from_settings(settings)
-                .await
-                .map_err(|e| e.to_string())?;
-            info!(region = %client.region(), endpoint = %client.endpoint(), "client ready");
-            clients.push(client);
-        }
+        let clients = clients(&args.ses, args.dkim_zone.as_deref()).await?;
 
         let state = match &args.state {
             Some(path) => Some(
@@ -118,7 +89,7 @@ impl Run {
                 origin,
             },
         );
-        let progress = Progress::start(args.file.as_deref(), clients.len(), args.rate);
+        let progress = Progress::start(args.file.as_deref(), clients.len(), args.ses.rate);
 
         Ok(Self {
             list,

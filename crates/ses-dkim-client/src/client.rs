@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::provider::ProvideCredentials;
 use ses_dkim_core::{
     Credentials, DkimAttributesOutput, DkimRecordSet, DkimZone, Domain, Endpoint, Pacer, Region,
-    ResponseError, backoff_delay, parse_get_identity_dkim_attributes, parse_verify_domain_dkim,
-    request, status,
+    ResponseError, Signer, SigningError, backoff_delay, parse_get_identity_dkim_attributes,
+    parse_verify_domain_dkim, request, status,
 };
 use tokio::time::Instant;
 use tracing::{Instrument, debug, field, warn, warn_span};
@@ -18,6 +18,10 @@ use crate::transport::Transport;
 
 /// Credentials are refreshed this long before they expire.
 const CREDENTIALS_REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+/// The `user-agent` of every request.
+const USER_AGENT: http::HeaderValue =
+    http::HeaderValue::from_static(concat!("ses-dkim/", env!("CARGO_PKG_VERSION")));
 
 /// Per-call options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -47,11 +51,13 @@ struct Inner {
     transport: Transport,
     pacer: Mutex<Pacer>,
     rng: Mutex<fastrand::Rng>,
+    /// Keeps the SigV4 signing key for the day, so that a call does not derive it again.
+    signer: Mutex<Signer>,
     credentials: tokio::sync::Mutex<Option<CachedCredentials>>,
 }
 
 struct CachedCredentials {
-    credentials: Credentials,
+    credentials: Arc<Credentials>,
     expires: Option<SystemTime>,
 }
 
@@ -88,6 +94,7 @@ impl SesClient {
                 transport,
                 pacer: Mutex::new(pacer),
                 rng: Mutex::new(fastrand::Rng::new()),
+                signer: Mutex::new(Signer::new()),
                 credentials: tokio::sync::Mutex::new(None),
                 resolved,
             }),
@@ -211,7 +218,7 @@ impl SesClient {
     ) -> Result<http::Request<Vec<u8>>, ClientError> {
         let credentials = self.credentials().await?;
         let mut request = request::verify_domain_dkim(self.endpoint(), domain);
-        ses_dkim_core::sign(&mut request, &credentials, self.region(), SystemTime::now())?;
+        self.sign(&mut request, &credentials)?;
         Ok(request)
     }
 
@@ -278,14 +285,12 @@ impl SesClient {
 
         let mut request = build(self.endpoint());
         // Sign after pacing, so that a long wait never sends a stale signature.
-        ses_dkim_core::sign(&mut request, &credentials, self.region(), SystemTime::now())
+        self.sign(&mut request, &credentials)
             .map_err(ClientError::from)?;
-        if let Some(ua) = user_agent() {
-            request.headers_mut().insert(http::header::USER_AGENT, ua);
-        }
+        request
+            .headers_mut()
+            .insert(http::header::USER_AGENT, USER_AGENT);
 
-        // Sent now: the next call keeps a whole interval from this one, even if this one left
-        // late.
         // Sent now: the next call keeps a whole interval from this one, even if this one left late.
         self.inner
             .pacer
@@ -304,6 +309,19 @@ impl SesClient {
             }
             Err(other) => Err(ClientError::from(other).into()),
         }
+    }
+
+    /// Signs a request for now with this client's signer, which keeps the day's signing key.
+    fn sign(
+        &self,
+        request: &mut http::Request<Vec<u8>>,
+        credentials: &Credentials,
+    ) -> Result<(), SigningError> {
+        self.inner
+            .signer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sign(request, credentials, self.region(), SystemTime::now())
     }
 
     /// Waits for this client's next slot at the configured rate.
@@ -353,14 +371,14 @@ impl SesClient {
     }
 
     /// Returns cached credentials, loading them from the chain when missing or about to expire.
-    async fn credentials(&self) -> Result<Credentials, ClientError> {
+    async fn credentials(&self) -> Result<Arc<Credentials>, ClientError> {
         let mut cache = self.inner.credentials.lock().await;
         if let Some(cached) = cache.as_ref() {
             let fresh = cached
                 .expires
                 .is_none_or(|expires| SystemTime::now() + CREDENTIALS_REFRESH_MARGIN < expires);
             if fresh {
-                return Ok(cached.credentials.clone());
+                return Ok(Arc::clone(&cached.credentials));
             }
         }
 
@@ -371,13 +389,13 @@ impl SesClient {
             .provide_credentials()
             .await
             .map_err(|e| ClientError::Credentials(one_line(&e)))?;
-        let credentials = Credentials::new(
+        let credentials = Arc::new(Credentials::new(
             loaded.access_key_id(),
             loaded.secret_access_key(),
             loaded.session_token().map(str::to_owned),
-        );
+        ));
         *cache = Some(CachedCredentials {
-            credentials: credentials.clone(),
+            credentials: Arc::clone(&credentials),
             expires: loaded.expiry(),
         });
         Ok(credentials)
@@ -409,8 +427,4 @@ impl From<ClientError> for AttemptError {
     fn from(error: ClientError) -> Self {
         Self::Failed(error)
     }
-}
-
-fn user_agent() -> Option<http::HeaderValue> {
-    http::HeaderValue::from_str(concat!("ses-dkim/", env!("CARGO_PKG_VERSION"))).ok()
 }

@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_types::retry::RetryConfig;
-use aws_types::service_config::ServiceConfigKey;
 use ses_dkim_core::{Credentials, DkimZone, Endpoint, EndpointError, EndpointVariant, Region};
 
 use crate::error::ConfigError;
@@ -102,7 +100,88 @@ impl ResolvedSettings {
     /// cannot work (a zero attempt count, a rate that is not positive).
     pub async fn resolve(settings: Settings) -> Result<Self, ConfigError> {
         check(&settings)?;
+        let found = environment::look_up(&settings).await?;
 
+        let region = settings
+            .region
+            .clone()
+            .or(found.region)
+            .ok_or(ConfigError::NoRegion)?;
+        let region = Region::parse(&region)?;
+        let configured_url = settings.endpoint_url.clone().or(found.endpoint_url);
+        let fips = settings.use_fips.or(found.use_fips).unwrap_or(false);
+        let dual_stack = settings
+            .use_dual_stack
+            .or(found.use_dual_stack)
+            .unwrap_or(false);
+        let endpoint = resolve_endpoint(&region, configured_url.as_deref(), fips, dual_stack)?;
+
+        let dkim_zone = match &settings.dkim_zone {
+            Some(zone) => DkimZone::parse(zone).map_err(|e| ConfigError::Invalid {
+                name: "dkim-zone",
+                reason: e.to_string(),
+            })?,
+            None => DkimZone::for_region(&region)?,
+        };
+
+        let base = found.retry.unwrap_or_else(RetryConfig::standard);
+        let max_attempts = settings.max_attempts.unwrap_or(base.max_attempts());
+        let retry = base
+            .with_max_attempts(max_attempts)
+            .with_initial_backoff(settings.initial_backoff)
+            .with_max_backoff(settings.max_backoff);
+
+        let credentials = match &settings.credentials {
+            Some(credentials) => SharedCredentialsProvider::new(static_credentials(credentials)),
+            None => found
+                .credentials
+                .ok_or(ConfigError::NoCredentialsProvider)?,
+        };
+        Ok(Self {
+            region,
+            endpoint,
+            dkim_zone,
+            retry,
+            credentials,
+            settings,
+        })
+    }
+}
+
+/// Fixed credentials as the credential types of the AWS SDKs.
+fn static_credentials(credentials: &Credentials) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(
+        credentials.access_key_id(),
+        credentials.secret_access_key(),
+        credentials.session_token().map(str::to_owned),
+        None,
+        "ses-dkim-settings",
+    )
+}
+
+/// What the environment says, before the caller's settings override it.
+#[derive(Default)]
+struct Found {
+    region: Option<String>,
+    endpoint_url: Option<String>,
+    use_fips: Option<bool>,
+    use_dual_stack: Option<bool>,
+    retry: Option<RetryConfig>,
+    credentials: Option<SharedCredentialsProvider>,
+}
+
+/// The whole AWS configuration chain, through `aws-config`: environment, shared config and
+/// credentials files, profiles, SSO, web identity, container and instance metadata.
+#[cfg(feature = "credential-chain")]
+mod environment {
+    use aws_config::BehaviorVersion;
+    use aws_smithy_types::retry::RetryConfig;
+    use aws_types::service_config::ServiceConfigKey;
+
+    use super::{Found, Settings};
+    use crate::error::ConfigError;
+
+    pub(super) async fn look_up(settings: &Settings) -> Result<Found, ConfigError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(profile) = &settings.profile {
             loader = loader.profile_name(profile);
@@ -116,64 +195,88 @@ impl ResolvedSettings {
             loader = loader.retry_config(RetryConfig::standard().with_max_attempts(attempts));
         }
         if let Some(credentials) = &settings.credentials {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                credentials.access_key_id(),
-                credentials.secret_access_key(),
-                credentials.session_token().map(str::to_owned),
-                None,
-                "ses-dkim-settings",
-            ));
+            loader = loader.credentials_provider(super::static_credentials(credentials));
         }
         let config = loader.load().await;
 
-        let region = config.region().ok_or(ConfigError::NoRegion)?;
-        let region = Region::parse(region.as_ref())?;
+        let service_url = ServiceConfigKey::builder()
+            .service_id("SES")
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .ok()
+            .and_then(|key| config.service_config().and_then(|c| c.load_config(key)));
+        Ok(Found {
+            region: config.region().map(|r| r.as_ref().to_owned()),
+            endpoint_url: service_url.or_else(|| config.endpoint_url().map(str::to_owned)),
+            use_fips: config.use_fips(),
+            use_dual_stack: config.use_dual_stack(),
+            retry: config.retry_config().cloned(),
+            credentials: config.credentials_provider(),
+        })
+    }
+}
 
-        let configured_url = settings.endpoint_url.clone().or_else(|| {
-            let key = ServiceConfigKey::builder()
-                .service_id("SES")
-                .env("AWS_ENDPOINT_URL")
-                .profile("endpoint_url")
-                .build()
-                .ok()?;
-            config.service_config().and_then(|c| c.load_config(key))
-        });
-        let configured_url = configured_url.or_else(|| config.endpoint_url().map(str::to_owned));
-        let fips = settings.use_fips.or(config.use_fips()).unwrap_or(false);
-        let dual_stack = settings
-            .use_dual_stack
-            .or(config.use_dual_stack())
-            .unwrap_or(false);
-        let endpoint = resolve_endpoint(&region, configured_url.as_deref(), fips, dual_stack)?;
+/// The environment variables of the AWS tools only, for lean builds (such as the Lambda
+/// function, whose credentials, region and overrides all come from its environment).
+#[cfg(not(feature = "credential-chain"))]
+mod environment {
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_smithy_types::retry::RetryConfig;
 
-        let dkim_zone = match &settings.dkim_zone {
-            Some(zone) => DkimZone::parse(zone).map_err(|e| ConfigError::Invalid {
-                name: "dkim-zone",
-                reason: e.to_string(),
-            })?,
-            None => DkimZone::for_region(&region)?,
+    use super::{Found, Settings};
+    use crate::error::ConfigError;
+
+    pub(super) async fn look_up(settings: &Settings) -> Result<Found, ConfigError> {
+        if settings.profile.is_some() {
+            return Err(ConfigError::Invalid {
+                name: "profile",
+                reason: "this build reads the environment only (feature `credential-chain` is off)"
+                    .to_owned(),
+            });
+        }
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let flag = |name: &str| var(name).map(|v| v.trim().eq_ignore_ascii_case("true"));
+
+        let ignore_urls = flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").unwrap_or(false);
+        let endpoint_url = if ignore_urls {
+            None
+        } else {
+            var("AWS_ENDPOINT_URL_SES").or_else(|| var("AWS_ENDPOINT_URL"))
         };
-
-        let base = config
-            .retry_config()
-            .cloned()
-            .unwrap_or_else(RetryConfig::standard);
-        let max_attempts = settings.max_attempts.unwrap_or(base.max_attempts());
-        let retry = base
-            .with_max_attempts(max_attempts)
-            .with_initial_backoff(settings.initial_backoff)
-            .with_max_backoff(settings.max_backoff);
-
-        let credentials = config
-            .credentials_provider()
-            .ok_or(ConfigError::NoCredentialsProvider)?;
-        Ok(Self {
-            region,
-            endpoint,
-            dkim_zone,
+        let retry = match var("AWS_MAX_ATTEMPTS") {
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(attempts) if attempts > 0 => {
+                    Some(RetryConfig::standard().with_max_attempts(attempts))
+                }
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "AWS_MAX_ATTEMPTS",
+                        reason: format!("`{text}` is not a positive whole number"),
+                    });
+                }
+            },
+            None => None,
+        };
+        let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(key), Some(secret)) => Some(SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    key,
+                    secret,
+                    var("AWS_SESSION_TOKEN"),
+                    None,
+                    "environment",
+                ),
+            )),
+            _ => None,
+        };
+        Ok(Found {
+            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
+            endpoint_url,
+            use_fips: flag("AWS_USE_FIPS_ENDPOINT"),
+            use_dual_stack: flag("AWS_USE_DUALSTACK_ENDPOINT"),
             retry,
             credentials,
-            settings,
         })
     }
 }

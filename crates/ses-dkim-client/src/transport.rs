@@ -45,7 +45,7 @@ impl Transport {
 
         // Name the provider: several rustls providers may be compiled in through aws-config, and
         // the implicit default refuses to choose between them.
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = Arc::new(crypto_provider());
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(provider)
             .map_err(|e| ConfigError::Tls(e.to_string()))?
@@ -137,3 +137,18 @@ impl Transport {
         }
     }
 }
+
+/// The rustls crypto provider this build was compiled with (aws-lc-rs when both are).
+#[cfg(feature = "aws-lc-rs")]
+fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+/// The rustls crypto provider this build was compiled with.
+#[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+fn crypto_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+#[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+compile_error!("ses-dkim-client needs a TLS crypto provider: enable feature `aws-lc-rs` or `ring`");

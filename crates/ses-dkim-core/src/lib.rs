@@ -11,7 +11,9 @@
 //! 1. Parse what the user typed with [`Domain::parse`], and the region with [`Region::parse`].
 //! 2. Resolve the [`Endpoint`] for the region (or parse an override) and build the request with
 //!    [`request::verify_domain_dkim`].
-//! 3. Sign it with [`sign`], passing [`Credentials`] and the current time.
+//! 3. Sign it with [`sign`], passing [`Credentials`] and the current time; a program that sends
+//!    more than one request keeps a [`Signer`] instead, which derives the SigV4 signing key once
+//!    a day rather than for every request.
 //! 4. Send it by any means; pace sends with a [`Pacer`] and retry what
 //!    [`ErrorKind::is_retryable`] allows, after [`backoff_delay`].
 //! 5. Hand the status and body to [`parse_verify_domain_dkim`] for the tokens or a typed error.
@@ -99,7 +101,7 @@ pub use pacing::{Pacer, backoff_delay};
 pub use records::{DkimRecord, DkimRecordSet, DkimZone, RecordError, ZoneError};
 pub use region::{Region, RegionError};
 pub use response::{DkimToken, VerifyDomainDkimOutput, parse_verify_domain_dkim};
-pub use signing::{SigningError, sign};
+pub use signing::{Signer, SigningError, sign};
 pub use status::{
     DkimAttributes, DkimAttributesOutput, VerificationStatus, parse_get_identity_dkim_attributes,
 };

@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use lambda_runtime::service_fn;
 use tracing::{error, info};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 
 use crate::config::Config;
 use crate::handler::App;
@@ -104,22 +104,33 @@ fn main() -> ExitCode {
 
 /// Writes JSON log lines to stdout, which Lambda sends to CloudWatch Logs.
 ///
-/// The level comes from `SES_DKIM_LOG` or `RUST_LOG` (filter directives such as
-/// `ses_dkim_client=debug`), else from `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's logging
-/// configuration), else `info`.
+/// The level comes from `SES_DKIM_LOG` or `RUST_LOG` (directives such as
+/// `info,ses_dkim_client=debug`), else from `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's logging
+/// configuration; its `FATAL` counts as `error`), else `info`. Targets are matched by prefix
+/// without regular expressions, which keeps the binary small.
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = ["SES_DKIM_LOG", "RUST_LOG", "AWS_LAMBDA_LOG_LEVEL"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-        .and_then(|spec| EnvFilter::try_new(spec.to_ascii_lowercase()).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+        .and_then(|spec| {
+            spec.to_ascii_lowercase()
+                .replace("fatal", "error")
+                .parse::<Targets>()
+                .ok()
+        })
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let json = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
         .with_span_list(true)
         .flatten_event(true)
         .with_target(false)
-        .with_writer(std::io::stdout)
+        .with_writer(std::io::stdout);
+    let _ = tracing_subscriber::registry()
+        .with(json)
+        .with(filter)
         .try_init();
 }

@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# ses-dkim-client against aws-sdk-ses, side by side in one run on one machine.
+#
+# Builds both client loops (and the floor, a loop writing pre-built bytes), starts the loopback
+# stub pinned to one CPU and runs every loop pinned to the other: first a correctness pass with the
+# stub checking every signature, then sequential calls interleaved A B A B, instructions per call
+# under callgrind, eight concurrent callers, spawn + one call + exit, and stripped binary sizes.
+# Prints a markdown table (also written to $OUT/compare.md) with each figure and its ratio.
+#
+# Every loop is bounded by its call count. The stub counts what it answered; the run fails if a
+# request was refused or the count differs from the calls the loops made.
+#
+# Knobs (environment): PAIRS, N, WARMUP, CG_N, CG_WARMUP, CONC, CONC_N, CONC_PAIRS, SPAWN_RUNS,
+# STUB_CPU, LOOP_CPU, OUT. Needs taskset and valgrind; hyperfine is used when installed.
+
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PAIRS=${PAIRS:-5}
+N=${N:-5000}
+WARMUP=${WARMUP:-500}
+CG_N=${CG_N:-2000}
+CG_WARMUP=${CG_WARMUP:-200}
+CONC=${CONC:-8}
+CONC_N=${CONC_N:-8000}
+CONC_PAIRS=${CONC_PAIRS:-3}
+SPAWN_RUNS=${SPAWN_RUNS:-40}
+STUB_CPU=${STUB_CPU:-0}
+LOOP_CPU=${LOOP_CPU:-1}
+OUT=${OUT:-target/compare}
+
+CLIENT=target/release/client-loop
+SDK=benches/sdk-loop/target/release/sdk-loop
+RAW=target/release/raw-loop
+STUB=target/release/ses-stub
+
+mkdir -p "$OUT"
+say() { printf 'compare: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+for tool in taskset valgrind; do
+    command -v "$tool" > /dev/null || die "$tool is missing (apt-get install $tool)"
+done
+
+# --- build -------------------------------------------------------------------------------------
+
+say "building the loops and the stub (release)"
+cargo build --release --quiet -p ses-dkim-benches --bins
+say "building the aws-sdk-ses loop (its own workspace; slow the first time)"
+cargo build --release --quiet --manifest-path benches/sdk-loop/Cargo.toml
+say "building the ses-dkim and ses-dkim-lambda binaries"
+cargo build --release --quiet -p ses-dkim-batch || say "ses-dkim does not build"
+cargo build --release --quiet -p ses-dkim-lambda || say "ses-dkim-lambda does not build"
+
+# --- helpers -----------------------------------------------------------------------------------
+
+STUB_PID=
+EXPECTED=0
+cleanup() { [ -n "$STUB_PID" ] && kill "$STUB_PID" 2> /dev/null || true; }
+trap cleanup EXIT
+
+# Starts the stub with the given flags; sets ENDPOINT.
+start_stub() {
+    local log=$1
+    shift
+    taskset -c "$STUB_CPU" "$STUB" "$@" > "$log" &
+    STUB_PID=$!
+    for _ in $(seq 200); do
+        grep -q '^listening on ' "$log" 2> /dev/null && break
+        sleep 0.05
+    done
+    ENDPOINT=$(sed -n 's/^listening on //p' "$log")
+    [ -n "$ENDPOINT" ] || die "the stub did not start"
+}
+
+# Stops the stub and checks that it answered exactly the expected calls and refused none.
+stop_stub() {
+    local log=$1 expected=$2 line
+    kill -TERM "$STUB_PID"
+    wait "$STUB_PID" || true
+    STUB_PID=
+    line=$(grep '^STUB ' "$log" || true)
+    [ "$line" = "STUB requests=$expected ok=$expected rejected=0" ] ||
+        die "the stub saw '$line', expected $expected well-formed calls"
+    say "stub: $line"
+}
+
+# Runs a loop pinned to LOOP_CPU; sets RESULT (the RESULT line) and CPU (its stderr CPU line).
+run_loop() {
+    local bin=$1 n=$2 warmup=$3 concurrency=$4
+    taskset -c "$LOOP_CPU" "$bin" --endpoint "$ENDPOINT" --n "$n" --warmup "$warmup" \
+        --concurrency "$concurrency" > "$OUT/run.out" 2> "$OUT/run.err" ||
+        die "$bin failed: $(cat "$OUT/run.err")"
+    EXPECTED=$((EXPECTED + n + warmup))
+    RESULT=$(grep '^RESULT ' "$OUT/run.out")
+    CPU=$(grep -o 'CPU .*' "$OUT/run.err" || true)
+}
+
+# Prints field NAME of a `KEY=VALUE ...` line.
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<< " $1"; }
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Prints a / b with two decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+# Prints "met" when the figure meets the goal, else "missed".
+goal() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN { ok = (op == ">=") ? v >= g : v <= g; print (ok ? "met" : "missed") }'; }
+
+stripped_size() {
+    [ -f "$1" ] || { echo 0; return; }
+    strip -o "$OUT/stripped" "$1" && stat -c %s "$OUT/stripped"
+}
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.2f MiB", b / 1048576 }'; }
+
+# --- 1. correctness: every signature checked by aws-sigv4 in the stub ----------------------------
+
+say "correctness pass: the stub checks every signature"
+start_stub "$OUT/stub-check.log" --check-signatures
+for bin in "$CLIENT" "$SDK" "$RAW"; do
+    run_loop "$bin" 200 0 1
+done
+run_loop "$CLIENT" 200 0 "$CONC"
+run_loop "$SDK" 200 0 "$CONC"
+stop_stub "$OUT/stub-check.log" "$EXPECTED"
+EXPECTED=0
+
+start_stub "$OUT/stub.log"
+
+# --- 2. sequential calls, interleaved ----------------------------------------------------------
+
+say "sequential: $PAIRS pairs of $N calls (after $WARMUP) each"
+PAIR_ROWS=
+: > "$OUT/pairs.tsv"
+for pair in $(seq "$PAIRS"); do
+    run_loop "$CLIENT" "$N" "$WARMUP" 1
+    ours=$RESULT ours_cpu=$CPU
+    run_loop "$SDK" "$N" "$WARMUP" 1
+    sdk=$RESULT sdk_cpu=$CPU
+    run_loop "$RAW" "$N" "$WARMUP" 1
+    raw=$RESULT
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$(field "$ours" mean_us)" "$(field "$sdk" mean_us)" "$(field "$raw" mean_us)" \
+        "$(field "$ours" p50_us)" "$(field "$sdk" p50_us)" "$(field "$raw" p50_us)" \
+        "$(field "$ours" cpu_us_per_call)" "$(field "$sdk" cpu_us_per_call)" \
+        "$(field "$ours_cpu" user_us_per_call)" "$(field "$sdk_cpu" user_us_per_call)" \
+        "$(field "$ours" rss_kib)" "$(field "$sdk" rss_kib)" >> "$OUT/pairs.tsv"
+    PAIR_ROWS+=$(awk -F'\t' -v p="$pair" 'END {
+        printf "| %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.1f | %.2f |\n",
+            p, $1, $2, $2 / $1, $7, $8, $8 / $7, $3, $1 / $3 }' "$OUT/pairs.tsv")$'\n'
+done
+col() { cut -f"$1" "$OUT/pairs.tsv" | median; }
+OURS_MEAN=$(col 1) SDK_MEAN=$(col 2) RAW_MEAN=$(col 3)
+OURS_P50=$(col 4) SDK_P50=$(col 5) RAW_P50=$(col 6)
+OURS_CPU=$(col 7) SDK_CPU=$(col 8) OURS_USER=$(col 9) SDK_USER=$(col 10)
+OURS_RSS=$(col 11) SDK_RSS=$(col 12)
+# The ratios are the medians of the pairs' ratios.
+two() { awk '{ printf "%.2f", $1 }'; }
+CPU_RATIOS=$(awk -F'\t' '{ print $8 / $7 }' "$OUT/pairs.tsv" | median | two)
+WALL_RATIOS=$(awk -F'\t' '{ print $2 / $1 }' "$OUT/pairs.tsv" | median | two)
+FLOOR_RATIOS=$(awk -F'\t' '{ print $1 / $3 }' "$OUT/pairs.tsv" | median | two)
+
+# --- 3. instructions per call under callgrind ---------------------------------------------------
+
+say "callgrind: $CG_N calls after $CG_WARMUP, less a run of 0 calls"
+# Sets IR to the instructions callgrind counted for a whole run of N timed calls.
+instructions() {
+    local bin=$1 n=$2
+    taskset -c "$LOOP_CPU" valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        "$bin" --endpoint "$ENDPOINT" --n "$n" --warmup "$CG_WARMUP" > /dev/null 2> "$OUT/cg.err" ||
+        die "callgrind of $bin failed: $(tail -3 "$OUT/cg.err")"
+    EXPECTED=$((EXPECTED + n + CG_WARMUP))
+    IR=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$OUT/cg.err")
+}
+# Sets PER_CALL to the instructions of one call: a run of CG_N calls less a run of none.
+per_call() {
+    local base
+    instructions "$1" 0
+    base=$IR
+    instructions "$1" "$CG_N"
+    PER_CALL=$(((IR - base) / CG_N))
+}
+per_call "$CLIENT"
+OURS_IR=$PER_CALL
+per_call "$SDK"
+SDK_IR=$PER_CALL
+per_call "$RAW"
+RAW_IR=$PER_CALL
+
+# --- 4. concurrent callers -----------------------------------------------------------------------
+
+say "concurrency: $CONC callers, $CONC_N calls, $CONC_PAIRS pairs"
+: > "$OUT/conc.tsv"
+for _ in $(seq "$CONC_PAIRS"); do
+    run_loop "$CLIENT" "$CONC_N" $((CONC * 8)) "$CONC"
+    ours=$RESULT
+    run_loop "$SDK" "$CONC_N" $((CONC * 8)) "$CONC"
+    sdk=$RESULT
+    awk -v n="$CONC_N" -v a="$(field "$ours" wall_s)" -v b="$(field "$sdk" wall_s)" \
+        'BEGIN { printf "%.0f\t%.0f\n", n / a, n / b }' >> "$OUT/conc.tsv"
+done
+OURS_CPS=$(cut -f1 "$OUT/conc.tsv" | median)
+SDK_CPS=$(cut -f2 "$OUT/conc.tsv" | median)
+CONC_RATIO=$(awk -F'\t' '{ print $1 / $2 }' "$OUT/conc.tsv" | median | two)
+
+# --- 5. spawn, one call, exit --------------------------------------------------------------------
+
+say "spawn + one call + exit: $SPAWN_RUNS runs each"
+: > "$OUT/spawn-rss.tsv"
+for _ in $(seq 5); do
+    run_loop "$CLIENT" 1 0 1
+    ours=$RESULT
+    run_loop "$SDK" 1 0 1
+    printf '%s\t%s\n' "$(field "$ours" rss_kib)" "$(field "$RESULT" rss_kib)" >> "$OUT/spawn-rss.tsv"
+done
+OURS_SPAWN_RSS=$(cut -f1 "$OUT/spawn-rss.tsv" | median)
+SDK_SPAWN_RSS=$(cut -f2 "$OUT/spawn-rss.tsv" | median)
+
+if command -v hyperfine > /dev/null; then
+    SPAWN_TOOL="hyperfine -N, median of $SPAWN_RUNS"
+    taskset -c "$LOOP_CPU" hyperfine -N --style none --warmup 3 --runs "$SPAWN_RUNS" \
+        --export-csv "$OUT/spawn.csv" \
+        "$CLIENT --endpoint $ENDPOINT --n 1 --warmup 0" \
+        "$SDK --endpoint $ENDPOINT --n 1 --warmup 0" > /dev/null
+    EXPECTED=$((EXPECTED + 2 * (SPAWN_RUNS + 3)))
+    # command,mean,stddev,median,user,system,min,max (seconds)
+    OURS_SPAWN=$(awk -F, 'NR == 2 { print $4 * 1000 }' "$OUT/spawn.csv")
+    SDK_SPAWN=$(awk -F, 'NR == 3 { print $4 * 1000 }' "$OUT/spawn.csv")
+else
+    SPAWN_TOOL="interleaved bash loop, median of $SPAWN_RUNS"
+    : > "$OUT/spawn.tsv"
+    for _ in $(seq "$SPAWN_RUNS"); do
+        row=
+        for bin in "$CLIENT" "$SDK"; do
+            start=$EPOCHREALTIME
+            taskset -c "$LOOP_CPU" "$bin" --endpoint "$ENDPOINT" --n 1 --warmup 0 > /dev/null 2>&1
+            row+=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f\t", (b - a) * 1000 }')
+            EXPECTED=$((EXPECTED + 1))
+        done
+        echo "$row" >> "$OUT/spawn.tsv"
+    done
+    OURS_SPAWN=$(cut -f1 "$OUT/spawn.tsv" | median)
+    SDK_SPAWN=$(cut -f2 "$OUT/spawn.tsv" | median)
+fi
+
+stop_stub "$OUT/stub.log" "$EXPECTED"
+
+# --- 6. sizes ------------------------------------------------------------------------------------
+
+OURS_SIZE=$(stripped_size "$CLIENT")
+SDK_SIZE=$(stripped_size "$SDK")
+BATCH_SIZE=$(stripped_size target/release/ses-dkim)
+LAMBDA_SIZE=$(stripped_size target/release/ses-dkim-lambda)
+
+# --- report --------------------------------------------------------------------------------------
+
+SDK_VERSION=$(awk '/^name = "aws-sdk-ses"/ { getline; gsub(/[^0-9.]/, ""); print }' \
+    benches/sdk-loop/Cargo.lock 2> /dev/null || echo "?")
+IR_RATIO=$(ratio "$SDK_IR" "$OURS_IR")
+SPAWN_RATIO=$(ratio "$OURS_SPAWN" "$SDK_SPAWN")
+RSS_RATIO=$(ratio "$OURS_SPAWN_RSS" "$SDK_SPAWN_RSS")
+LAMBDA_MIB=$(awk -v b="$LAMBDA_SIZE" 'BEGIN { print b / 1048576 }')
+USER_RATIO=$(ratio "$SDK_USER" "$OURS_USER")
+
+{
+    echo "ses-dkim-client against aws-sdk-ses $SDK_VERSION, $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)),"
+    echo "stub on CPU $STUB_CPU, loops on CPU $LOOP_CPU, current-thread tokio runtime on both sides."
+    echo
+    echo "| figure | ses-dkim | aws-sdk-ses | ratio | goal | |"
+    echo "|---|---:|---:|---:|---|---|"
+    echo "| instructions per call (callgrind, $CG_N calls) | $OURS_IR | $SDK_IR | $IR_RATIO x fewer | 6 x fewer | $(goal "$IR_RATIO" '>=' 6) |"
+    echo "| client CPU per call, user + kernel (median of $PAIRS) | $OURS_CPU us | $SDK_CPU us | $CPU_RATIOS x less | 6 x less | $(goal "$CPU_RATIOS" '>=' 6) |"
+    echo "| of which user-space CPU per call | $OURS_USER us | $SDK_USER us | $USER_RATIO x less | | |"
+    echo "| wall per call, mean ($N sequential calls) | $OURS_MEAN us | $SDK_MEAN us | $WALL_RATIOS x faster | | |"
+    echo "| wall per call, p50 | $OURS_P50 us | $SDK_P50 us | $(ratio "$SDK_P50" "$OURS_P50") x faster | | |"
+    echo "| wall per call against the raw floor ($RAW_MEAN us, $RAW_IR instructions) | $FLOOR_RATIOS x floor | $(ratio "$SDK_MEAN" "$RAW_MEAN") x floor | | at most 2.5 x floor | $(goal "$FLOOR_RATIOS" '<=' 2.5) |"
+    echo "| $CONC concurrent callers, calls a second (median of $CONC_PAIRS) | $OURS_CPS | $SDK_CPS | $CONC_RATIO x more | 5 x more | $(goal "$CONC_RATIO" '>=' 5) |"
+    echo "| spawn + one call + exit ($SPAWN_TOOL) | $(printf '%.2f' "$OURS_SPAWN") ms | $(printf '%.2f' "$SDK_SPAWN") ms | $SPAWN_RATIO of the SDK | at most 0.5 | $(goal "$SPAWN_RATIO" '<=' 0.5) |"
+    echo "| peak RSS, spawn + one call + exit | $OURS_SPAWN_RSS KiB | $SDK_SPAWN_RSS KiB | $RSS_RATIO of the SDK | at most 0.5 | $(goal "$RSS_RATIO" '<=' 0.5) |"
+    echo "| peak RSS, $N sequential calls | $OURS_RSS KiB | $SDK_RSS KiB | $(ratio "$OURS_RSS" "$SDK_RSS") of the SDK | | |"
+    echo "| stripped loop binary | $(mib "$OURS_SIZE") | $(mib "$SDK_SIZE") | $(ratio "$OURS_SIZE" "$SDK_SIZE") of the SDK | | |"
+    echo "| stripped \`ses-dkim-lambda\` | $(mib "$LAMBDA_SIZE") | | | at most 4 MiB | $(goal "$LAMBDA_MIB" '<=' 4) |"
+    echo "| stripped \`ses-dkim\` (batch) | $(mib "$BATCH_SIZE") | | | reported | |"
+    echo
+    echo "Sequential pairs, run A (ses-dkim) then B (aws-sdk-ses) then the floor:"
+    echo
+    echo "| pair | ses-dkim mean us | SDK mean us | SDK / ses-dkim | ses-dkim CPU us | SDK CPU us | SDK / ses-dkim | floor mean us | ses-dkim / floor |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s' "$PAIR_ROWS"
+} | tee "$OUT/compare.md"

@@ -1,0 +1,47 @@
+//! One SES client per region, built the same way for every subcommand.
+
+use ses_dkim_client::{SesClient, Settings};
+use tracing::info;
+
+use crate::cli::SesArgs;
+
+/// Builds one client per region (the first of any repeated one), in the order given.
+///
+/// # Errors
+///
+/// Fails when a region's configuration is incomplete or invalid.
+pub(crate) async fn clients(
+    ses: &SesArgs,
+    dkim_zone: Option<&str>,
+) -> Result<Vec<SesClient>, String> {
+    let mut regions: Vec<Option<String>> = Vec::new();
+    for region in &ses.region {
+        if !regions
+            .iter()
+            .any(|r| r.as_deref() == Some(region.as_str()))
+        {
+            regions.push(Some(region.clone()));
+        }
+    }
+    if regions.is_empty() {
+        regions.push(None);
+    }
+    let mut clients = Vec::with_capacity(regions.len());
+    for region in regions {
+        let settings = Settings {
+            region,
+            profile: ses.profile.clone(),
+            endpoint_url: ses.endpoint_url.clone(),
+            max_attempts: ses.max_attempts,
+            rate: ses.rate,
+            dkim_zone: dkim_zone.map(str::to_owned),
+            ..Settings::default()
+        };
+        let client = SesClient::from_settings(settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        info!(region = %client.region(), endpoint = %client.endpoint(), "client ready");
+        clients.push(client);
+    }
+    Ok(clients)
+}
