@@ -443,6 +443,13 @@ fn zone_file_with_an_origin() {
             .contains(&format!("\n{t1}._domainkey.mail\t1800\tIN\tCNAME\t"))
     );
     assert!(!out.stdout.contains("example.org"), "{}", out.stdout);
+    // The domain outside the zone was refused before any call: SES never saw it.
+    let called: Vec<String> = stub
+        .requests()
+        .iter()
+        .filter_map(|r| r.param("Domain"))
+        .collect();
+    assert_eq!(called, ["example.com", "mail.example.com"]);
     assert!(
         out.stderr
             .contains("<stdin>:3: example.org: `example.org` is outside the zone `example.com`"),
@@ -545,4 +552,38 @@ fn completions_for_bash_zsh_and_fish() {
     }
     let out = run(&ses_dkim(), &["completions", "tcsh"], &[], None).unwrap();
     assert_eq!(out.code, Some(2));
+}
+
+/// Missing credentials are a configuration error found before anything is written: exit 2, and
+/// an existing `--output` file is left as it was.
+#[test]
+fn missing_credentials_leave_the_output_file_alone() {
+    let dir = TempDir::new("ses-dkim-e2e-no-credentials").unwrap();
+    let output = dir.path().join("records.zone");
+    fs::write(&output, "; last week's records\n").unwrap();
+    let stub = Stub::start().unwrap();
+    let args = [
+        "verify",
+        "-",
+        "--region",
+        "eu-west-1",
+        "--endpoint-url",
+        &stub.endpoint(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    // No keys at all: the harness gives the binary an empty HOME and no AWS variables.
+    let out = run(&ses_dkim(), &args, &[], Some(b"example.com\n")).unwrap();
+    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("ses-dkim: error: cannot load AWS credentials (set AWS_ACCESS_KEY_ID"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        fs::read_to_string(&output).unwrap(),
+        "; last week's records\n"
+    );
+    assert!(stub.requests().is_empty());
 }

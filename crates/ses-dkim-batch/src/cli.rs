@@ -9,7 +9,8 @@ const AFTER_HELP: &str = "\
 Exit status:
   0  every domain got its records
   1  a line was invalid or a domain failed (each is reported on stderr)
-  2  usage or configuration error, including credentials SES refuses (nothing was verified)
+  2  usage or configuration error, including missing credentials, and credentials SES refuses
+     or a skewed clock before any domain was verified (nothing was verified)
 
 Configuration follows the AWS CLI: credentials from the standard chain (environment, shared
 files with --profile or AWS_PROFILE, SSO, web identity, container and instance metadata); the

@@ -9,7 +9,7 @@ use crate::cli::SesArgs;
 ///
 /// # Errors
 ///
-/// Fails when a region's configuration is incomplete or invalid.
+/// Fails when a region's configuration is incomplete or invalid, or no credentials are found.
 pub(crate) async fn clients(
     ses: &SesArgs,
     dkim_zone: Option<&str>,
@@ -40,6 +40,9 @@ pub(crate) async fn clients(
         let client = SesClient::from_settings(settings)
             .await
             .map_err(|e| e.to_string())?;
+        // Credentials now, before anything is read, called or written: missing ones are a
+        // configuration error, not the failure of whichever domain comes first.
+        client.load_credentials().await.map_err(|e| e.to_string())?;
         info!(region = %client.region(), endpoint = %client.endpoint(), "client ready");
         clients.push(client);
     }

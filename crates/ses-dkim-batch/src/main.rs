@@ -77,7 +77,9 @@ fn init_logging(verbose: u8, quiet: bool) {
 
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        // aws-config warns at length (debug dumps) when, say, no instance metadata answers;
+        // what matters of it comes back as an error of ours.
+        (false, 0) => "warn,aws_config=error",
         (false, 1) => "info",
         (false, 2) => "debug",
         (false, _) => "trace",

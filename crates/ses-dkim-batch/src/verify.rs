@@ -137,6 +137,14 @@ impl Run {
 
             for Listed { line, domain } in batch {
                 let place = format!("{}:{line}", self.list.name());
+                // A domain the output cannot express is refused before SES is called (a call
+                // makes the domain an identity of the account).
+                if let Err(e) = self.renderer.admits(&domain) {
+                    self.progress
+                        .println(format_args!("{place}: {domain}: {e}"));
+                    counts.failed += 1;
+                    continue;
+                }
                 if args.dry_run {
                     self.dry_run(&domain, &place, &mut out, &mut counts).await;
                 } else {

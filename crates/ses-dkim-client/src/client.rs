@@ -207,6 +207,16 @@ impl SesClient {
         Ok(all)
     }
 
+    /// Loads credentials from the chain now (they are kept for later calls), so that a missing
+    /// or broken configuration shows before the first call.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`ClientError::Credentials`] when no provider of the chain has credentials.
+    pub async fn load_credentials(&self) -> Result<(), ClientError> {
+        self.credentials().await.map(drop)
+    }
+
     /// Builds and signs the request a call would send, without sending it.
     ///
     /// # Errors

@@ -46,7 +46,10 @@ pub enum ConfigError {
 #[non_exhaustive]
 pub enum ClientError {
     /// Credentials could not be obtained from the chain.
-    #[error("cannot load AWS credentials: {0}")]
+    #[error(
+        "cannot load AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, name a \
+         profile, or sign in with `aws sso login`): {0}"
+    )]
     Credentials(String),
     /// The request could not be signed.
     #[error(transparent)]

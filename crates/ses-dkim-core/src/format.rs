@@ -188,6 +188,24 @@ impl Renderer {
         Ok(())
     }
 
+    /// Checks, before any call, that this renderer can express a domain's records: with a zone
+    /// origin, the domain must be inside it.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`RenderError::OutsideOrigin`] as [`Renderer::push`] would for the domain.
+    pub fn admits(&self, domain: &Domain) -> Result<(), RenderError> {
+        match &self.options.origin {
+            Some(origin) if self.format == OutputFormat::Zone && !is_within(domain, origin) => {
+                Err(RenderError::OutsideOrigin {
+                    domain: domain.clone(),
+                    origin: origin.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Appends what comes after the last set.
     pub fn footer(&self, out: &mut String) {
         match self.format {
