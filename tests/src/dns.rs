@@ -8,12 +8,12 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-use crate::{LOG_TAIL_BYTES, SETUP_HINT, TempDir, free_port, log_tail, venv_bin};
+use crate::process::{self, ServerProcess, Start};
+use crate::{SETUP_HINT, TempDir, free_port, venv_bin};
 
 /// How long [`DnsServer::start`] waits for the server to answer before giving up.
 pub const DNS_START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -21,9 +21,7 @@ pub const DNS_START_TIMEOUT: Duration = Duration::from_secs(20);
 /// A DNS server for one zone on a free loopback port (UDP and TCP), killed when dropped.
 pub struct DnsServer {
     port: u16,
-    child: Child,
-    log: PathBuf,
-    dir: TempDir,
+    process: ServerProcess,
 }
 
 impl DnsServer {
@@ -43,15 +41,7 @@ impl DnsServer {
                 python.display()
             )));
         }
-        let mut last_error = None;
-        for _ in 0..3 {
-            match DnsServer::start_once(&python, zone) {
-                Ok(server) => return Ok(server),
-                Err(Start::Exited(error)) => last_error = Some(error),
-                Err(Start::Fatal(error)) => return Err(error),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| io::Error::other("the DNS server did not start")))
+        process::with_retries("the DNS server", || DnsServer::start_once(&python, zone))
     }
 
     /// Returns the server's address, `127.0.0.1:PORT`, as `--resolver` takes it.
@@ -66,12 +56,12 @@ impl DnsServer {
 
     /// Returns the path of the file that holds the server's output (one line per query).
     pub fn log_path(&self) -> &Path {
-        &self.log
+        self.process.log_path()
     }
 
     /// Returns the last few kilobytes of the server's log, for assertion messages.
     pub fn log_tail(&self) -> String {
-        log_tail(&self.log)
+        self.process.log_tail()
     }
 
     fn start_once(python: &Path, zone: &str) -> Result<DnsServer, Start> {
@@ -79,11 +69,9 @@ impl DnsServer {
         let dir = TempDir::new("ses-dkim-dns").map_err(Start::Fatal)?;
         let zone_file = dir.path().join("zone.txt");
         fs::write(&zone_file, zone).map_err(Start::Fatal)?;
-        let log = dir.path().join("dns.log");
-        let log_file = fs::File::create(&log).map_err(Start::Fatal)?;
-        let log_file_err = log_file.try_clone().map_err(Start::Fatal)?;
 
-        let child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .args([
                 "-u",
                 "-m",
@@ -95,48 +83,13 @@ impl DnsServer {
             .arg("--port")
             .arg(port.to_string())
             .arg("--zone")
-            .arg(&zone_file)
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(log_file_err)
-            .spawn()
-            .map_err(|error| {
-                Start::Fatal(io::Error::new(
-                    error.kind(),
-                    format!("cannot start dnslib's zone resolver: {error}: {SETUP_HINT}"),
-                ))
-            })?;
-
-        // From here on, dropping `server` kills the child.
-        let mut server = DnsServer {
-            port,
-            child,
-            log,
-            dir,
-        };
-        let deadline = Instant::now() + DNS_START_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(Start::Exited(io::Error::other(format!(
-                    "the DNS server exited early ({status}); its log:\n{}",
-                    server.log_tail()
-                ))));
-            }
-            if answers(port) {
-                return Ok(server);
-            }
-            if Instant::now() >= deadline {
-                return Err(Start::Fatal(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "the DNS server did not answer on port {port} within {} s; its log:\n{}",
-                        DNS_START_TIMEOUT.as_secs(),
-                        server.log_tail()
-                    ),
-                )));
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
+            .arg(&zone_file);
+        // From here on, dropping `process` kills the server.
+        let mut process = ServerProcess::spawn("the DNS server", dir, "dns.log", command, false)?;
+        process.wait_until(DNS_START_TIMEOUT, &format!("answer on port {port}"), || {
+            answers(port)
+        })?;
+        Ok(DnsServer { port, process })
     }
 }
 
@@ -144,36 +97,9 @@ impl fmt::Debug for DnsServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DnsServer")
             .field("port", &self.port)
-            .field("pid", &self.child.id())
-            .field("log", &self.log)
+            .field("process", &self.process)
             .finish()
     }
-}
-
-impl Drop for DnsServer {
-    #[expect(
-        clippy::print_stderr,
-        reason = "a failing test shows the server's log: libtest prints captured stderr on failure"
-    )]
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if thread::panicking() {
-            eprintln!(
-                "--- DNS server log ({}), last {LOG_TAIL_BYTES} bytes ---\n{}",
-                self.log.display(),
-                self.log_tail()
-            );
-            self.dir.keep();
-        }
-    }
-}
-
-enum Start {
-    /// The server exited before answering: worth another try on a new port.
-    Exited(io::Error),
-    /// Anything else: no retry.
-    Fatal(io::Error),
 }
 
 /// Picks a port free for TCP that is also free for UDP at this moment.

@@ -9,12 +9,11 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::{HttpResponse, SETUP_HINT, TempDir, free_port, log_tail, parse_response};
+use crate::process::ServerProcess;
+use crate::{HttpResponse, SETUP_HINT, TempDir, free_port, parse_response};
 use crate::{remove_aws_env, repo_root, venv_bin};
 
 /// How long [`LambdaEmulator::start`] waits for the function's first answer: the emulator
@@ -32,9 +31,7 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct LambdaEmulator {
     port: u16,
     function: String,
-    child: Child,
-    log: PathBuf,
-    dir: TempDir,
+    process: ServerProcess,
 }
 
 impl LambdaEmulator {
@@ -61,19 +58,13 @@ impl LambdaEmulator {
         }
         let port = free_port()?;
         let dir = TempDir::new("ses-dkim-lambda")?;
-        let log = dir.path().join("cargo-lambda.log");
-        let log_file = fs::File::create(&log)?;
-        let log_file_err = log_file.try_clone()?;
 
         let mut command = Command::new(&cargo_lambda);
         command
             .args(["lambda", "watch", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &port.to_string()])
             .args(["--package", package, "--bin", function, "--ignore-changes"])
-            .current_dir(repo_root())
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(log_file_err);
+            .current_dir(repo_root());
         remove_aws_env(&mut command);
         command
             .env("AWS_CONFIG_FILE", dir.path().join("no-aws-config"))
@@ -86,24 +77,18 @@ impl LambdaEmulator {
             command.env(key, value);
         }
         // A group of its own, so that dropping kills the build and the function with it.
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let child = command.spawn().map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!("cannot start {}: {error}", cargo_lambda.display()),
-            )
+        let mut process =
+            ServerProcess::spawn("cargo lambda watch", dir, "cargo-lambda.log", command, true)?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        process.wait_until(LISTEN_TIMEOUT, &format!("listen on port {port}"), || {
+            TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
         })?;
 
-        // From here on, dropping `emulator` kills the child.
-        let mut emulator = Self {
+        let emulator = Self {
             port,
             function: function.to_owned(),
-            child,
-            log,
-            dir,
+            process,
         };
-        emulator.wait_listening()?;
         emulator.invoke_within("{}", LAMBDA_READY_TIMEOUT)?;
         Ok(emulator)
     }
@@ -115,7 +100,7 @@ impl LambdaEmulator {
 
     /// Returns the last few kilobytes of the emulator's log, which holds the function's output.
     pub fn log_tail(&self) -> String {
-        log_tail(&self.log)
+        self.process.log_tail()
     }
 
     /// Returns the whole log of the emulator so far, the function's output included.
@@ -124,7 +109,7 @@ impl LambdaEmulator {
     ///
     /// Fails when the log cannot be read.
     pub fn log(&self) -> io::Result<String> {
-        Ok(String::from_utf8_lossy(&fs::read(&self.log)?).into_owned())
+        Ok(String::from_utf8_lossy(&fs::read(self.process.log_path())?).into_owned())
     }
 
     /// Invokes the function with `payload` through the emulator's Lambda API, as
@@ -151,56 +136,6 @@ impl LambdaEmulator {
             )
         })
     }
-
-    fn wait_listening(&mut self) -> io::Result<()> {
-        let deadline = Instant::now() + LISTEN_TIMEOUT;
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(io::Error::other(format!(
-                    "cargo lambda watch exited early ({status}); its log:\n{}",
-                    self.log_tail()
-                )));
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "cargo lambda watch did not listen on port {} within {} s; its log:\n{}",
-                        self.port,
-                        LISTEN_TIMEOUT.as_secs(),
-                        self.log_tail()
-                    ),
-                ));
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Stops the whole process group: the emulator, a build it started, the function.
-    fn kill_group(&mut self) {
-        #[cfg(unix)]
-        {
-            let group = format!("-{}", self.child.id());
-            for signal in ["-TERM", "-KILL"] {
-                // `kill` fails once no process of the group is left, which is the point.
-                let _ = Command::new("kill")
-                    .args([signal, "--", &group])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-                let deadline = Instant::now() + Duration::from_secs(3);
-                while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-                    thread::sleep(Duration::from_millis(50));
-                }
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl std::fmt::Debug for LambdaEmulator {
@@ -208,27 +143,8 @@ impl std::fmt::Debug for LambdaEmulator {
         f.debug_struct("LambdaEmulator")
             .field("port", &self.port)
             .field("function", &self.function)
-            .field("pid", &self.child.id())
-            .field("log", &self.log)
+            .field("process", &self.process)
             .finish()
-    }
-}
-
-impl Drop for LambdaEmulator {
-    #[expect(
-        clippy::print_stderr,
-        reason = "a failing test shows the emulator's log: libtest prints captured stderr on failure"
-    )]
-    fn drop(&mut self) {
-        self.kill_group();
-        if thread::panicking() {
-            eprintln!(
-                "--- cargo lambda watch log ({}) ---\n{}",
-                self.log.display(),
-                self.log_tail()
-            );
-            self.dir.keep();
-        }
     }
 }
 

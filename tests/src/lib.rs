@@ -27,10 +27,13 @@
 
 pub mod dns;
 pub mod lambda;
+mod process;
 pub mod stub;
 
 pub use dns::DnsServer;
 pub use lambda::LambdaEmulator;
+
+use process::{ServerProcess, Start};
 
 use std::ffi::OsString;
 use std::fmt;
@@ -38,7 +41,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -72,9 +75,7 @@ pub fn venv_bin(name: &str) -> PathBuf {
 /// that needs a clean peer starts its own server or calls [`Moto::reset`].
 pub struct Moto {
     port: u16,
-    child: Child,
-    log: PathBuf,
-    dir: TempDir,
+    process: ServerProcess,
 }
 
 impl Moto {
@@ -95,15 +96,7 @@ impl Moto {
 
         // The port is free when picked but could be taken before moto binds it: moto then exits
         // at once, and another port is tried.
-        let mut last_error = None;
-        for _ in 0..3 {
-            match Moto::start_once(&server) {
-                Ok(moto) => return Ok(moto),
-                Err(StartError::Exited(error)) => last_error = Some(error),
-                Err(StartError::Fatal(error)) => return Err(error),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| io::Error::other("moto did not start")))
+        process::with_retries("moto_server", || Moto::start_once(&server))
     }
 
     /// Returns the URL to send AWS requests to, `http://127.0.0.1:PORT`.
@@ -118,12 +111,12 @@ impl Moto {
 
     /// Returns the path of the file that holds moto's stdout and stderr.
     pub fn log_path(&self) -> &Path {
-        &self.log
+        self.process.log_path()
     }
 
     /// Returns the last few kilobytes of moto's log, for assertion messages.
     pub fn log_tail(&self) -> String {
-        log_tail(&self.log)
+        self.process.log_tail()
     }
 
     /// Clears moto's state (identities, IAM users and keys) with `POST /moto-api/reset`.
@@ -263,61 +256,23 @@ impl Moto {
         )))
     }
 
-    fn start_once(server: &Path) -> Result<Moto, StartError> {
-        let port = free_port().map_err(StartError::Fatal)?;
-        let dir = TempDir::new("ses-dkim-moto").map_err(StartError::Fatal)?;
-        let log = dir.path().join("moto.log");
-        let log_file = fs::File::create(&log).map_err(StartError::Fatal)?;
-        let log_file_err = log_file.try_clone().map_err(StartError::Fatal)?;
-
+    fn start_once(server: &Path) -> Result<Moto, Start> {
+        let port = free_port().map_err(Start::Fatal)?;
+        let dir = TempDir::new("ses-dkim-moto").map_err(Start::Fatal)?;
         let mut command = Command::new(server);
-        command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(log_file_err);
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         remove_aws_env(&mut command);
         // Would make moto check signatures from the start; the tests switch auth on themselves.
         command.env_remove("INITIAL_NO_AUTH_ACTION_COUNT");
-        let child = command.spawn().map_err(|error| {
-            StartError::Fatal(io::Error::new(
-                error.kind(),
-                format!("cannot start {}: {error}: {SETUP_HINT}", server.display()),
-            ))
-        })?;
 
-        // From here on, dropping `moto` kills the child.
-        let mut moto = Moto {
-            port,
-            child,
-            log,
-            dir,
-        };
-        let deadline = Instant::now() + MOTO_START_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                return Err(StartError::Exited(io::Error::other(format!(
-                    "moto_server exited early ({status}); its log:\n{}",
-                    moto.log_tail()
-                ))));
-            }
-            if let Ok(response) = http_request(port, "GET", "/moto-api/", None)
-                && response.status == 200
-            {
-                return Ok(moto);
-            }
-            if Instant::now() >= deadline {
-                return Err(StartError::Fatal(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "moto_server did not answer on port {port} within {} s; its log:\n{}",
-                        MOTO_START_TIMEOUT.as_secs(),
-                        moto.log_tail()
-                    ),
-                )));
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
+        // From here on, dropping `process` kills moto.
+        let mut process = ServerProcess::spawn("moto_server", dir, "moto.log", command, false)?;
+        process.wait_until(
+            MOTO_START_TIMEOUT,
+            &format!("answer on port {port}"),
+            || http_request(port, "GET", "/moto-api/", None).is_ok_and(|r| r.status == 200),
+        )?;
+        Ok(Moto { port, process })
     }
 }
 
@@ -325,29 +280,8 @@ impl fmt::Debug for Moto {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Moto")
             .field("port", &self.port)
-            .field("pid", &self.child.id())
-            .field("log", &self.log)
+            .field("process", &self.process)
             .finish()
-    }
-}
-
-impl Drop for Moto {
-    #[expect(
-        clippy::print_stderr,
-        reason = "a failing test shows moto's log: libtest prints captured stderr on failure"
-    )]
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if thread::panicking() {
-            eprintln!(
-                "--- moto log ({}), last {LOG_TAIL_BYTES} bytes ---\n{}",
-                self.log.display(),
-                self.log_tail()
-            );
-            // Keep the log for a look after the run.
-            self.dir.keep();
-        }
     }
 }
 
@@ -575,13 +509,6 @@ fn venv_python(script: &str, args: &[&str], what: &str) -> io::Result<Run> {
         )));
     }
     Ok(out)
-}
-
-enum StartError {
-    /// moto exited before answering: worth another try on a new port.
-    Exited(io::Error),
-    /// Anything else: no retry.
-    Fatal(io::Error),
 }
 
 /// A directory under the system's temporary directory, removed when dropped unless kept.
