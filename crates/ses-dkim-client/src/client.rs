@@ -82,6 +82,7 @@ impl SesClient {
         let settings = &resolved.settings;
         let transport = Transport::new(
             resolved.endpoint.to_string(),
+            resolved.endpoint.is_plain_http(),
             settings.connect_timeout,
             settings.attempt_timeout,
             settings.max_body_bytes,

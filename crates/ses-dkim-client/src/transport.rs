@@ -1,11 +1,12 @@
-//! Moving one request and its answer: a pooled hyper client over rustls, with a timeout and a
-//! cap on the body.
+//! Moving one request and its answer: a pooled hyper client (over rustls for HTTPS), with a
+//! timeout and a cap on the body.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -21,42 +22,68 @@ pub(crate) struct Answer {
     pub(crate) body: Bytes,
 }
 
-/// A keep-alive HTTP/1.1 client for HTTPS (rustls with the webpki roots) and plain HTTP.
+/// A keep-alive HTTP/1.1 client for one endpoint: HTTPS (rustls with the webpki roots) or plain
+/// HTTP.
 #[derive(Clone)]
 pub(crate) struct Transport {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Pool,
     endpoint: String,
     attempt_timeout: Duration,
     max_body_bytes: usize,
 }
 
+/// The pooled client: with TLS for an `https` endpoint, without for a plain-`http` one, so that a
+/// local endpoint never loads the root certificates.
+#[derive(Clone)]
+enum Pool {
+    Tls(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+    Plain(Client<HttpConnector, Full<Bytes>>),
+}
+
+impl Pool {
+    async fn request(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
+        match self {
+            Self::Tls(client) => client.request(request).await,
+            Self::Plain(client) => client.request(request).await,
+        }
+    }
+}
+
 impl Transport {
-    /// Builds the transport for one endpoint.
+    /// Builds the transport for one endpoint; TLS is set up only when it is `https`.
     pub(crate) fn new(
         endpoint: String,
+        plain_http: bool,
         connect_timeout: Duration,
         attempt_timeout: Duration,
         max_body_bytes: usize,
     ) -> Result<Self, ConfigError> {
         let mut http = HttpConnector::new();
-        http.enforce_http(false);
         http.set_connect_timeout(Some(connect_timeout));
         http.set_nodelay(true);
 
-        // Name the provider: several rustls providers may be compiled in through aws-config, and
-        // the implicit default refuses to choose between them.
-        let provider = Arc::new(crypto_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(|e| ConfigError::Tls(e.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-
-        let client = Client::builder(TokioExecutor::new())
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
             .pool_idle_timeout(Duration::from_secs(50))
-            .pool_max_idle_per_host(8)
-            .build(https);
+            .pool_max_idle_per_host(8);
+        let client = if plain_http {
+            Pool::Plain(builder.build(http))
+        } else {
+            http.enforce_http(false);
+            // Name the provider: several rustls providers may be compiled in through aws-config,
+            // and the implicit default refuses to choose between them.
+            let provider = Arc::new(crypto_provider());
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_webpki_roots(provider)
+                .map_err(|e| ConfigError::Tls(e.to_string()))?
+                .https_only()
+                .enable_http1()
+                .wrap_connector(http);
+            Pool::Tls(builder.build(https))
+        };
         Ok(Self {
             client,
             endpoint,
@@ -152,3 +179,20 @@ fn crypto_provider() -> rustls::crypto::CryptoProvider {
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
 compile_error!("ses-dkim-client needs a TLS crypto provider: enable feature `aws-lc-rs` or `ring`");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport(plain_http: bool) -> Transport {
+        let second = Duration::from_secs(1);
+        Transport::new("endpoint".to_owned(), plain_http, second, second, 1024).unwrap()
+    }
+
+    /// A plain-HTTP endpoint (a local peer) never sets up TLS, nor loads the root certificates.
+    #[test]
+    fn tls_only_for_https() {
+        assert!(matches!(transport(true).client, Pool::Plain(_)));
+        assert!(matches!(transport(false).client, Pool::Tls(_)));
+    }
+}

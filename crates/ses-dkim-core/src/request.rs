@@ -28,7 +28,11 @@ pub(crate) fn query_request(
     action: &str,
     params: &[(&str, &str)],
 ) -> Request<Vec<u8>> {
-    let mut body = Vec::with_capacity(64);
+    let room: usize = params
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 2)
+        .sum();
+    let mut body = Vec::with_capacity(48 + action.len() + room);
     append_pair(&mut body, "Action", action);
     append_pair(&mut body, "Version", API_VERSION);
     for (name, value) in params {
@@ -63,17 +67,26 @@ fn append_pair(body: &mut Vec<u8>, name: &str, value: &str) {
 /// This is Python's `quote_plus`, which botocore uses; SES's signature check and moto's
 /// re-encoding both agree with it.
 pub fn encode_into(out: &mut Vec<u8>, value: &str) {
-    for &byte in value.as_bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte),
-            b' ' => out.push(b'+'),
-            _ => {
-                out.push(b'%');
-                out.push(hex_digit(byte >> 4));
-                out.push(hex_digit(byte & 0x0f));
-            }
+    let mut rest = value.as_bytes();
+    // Runs of bytes that stay bare are copied whole; domains are nothing else.
+    while let Some(bare) = rest.iter().position(|&byte| !is_unreserved(byte)) {
+        let Some((run, [byte, tail @ ..])) = rest.split_at_checked(bare) else {
+            break;
+        };
+        out.extend_from_slice(run);
+        if *byte == b' ' {
+            out.push(b'+');
+        } else {
+            out.extend_from_slice(&[b'%', hex_digit(byte >> 4), hex_digit(byte & 0x0f)]);
         }
+        rest = tail;
     }
+    out.extend_from_slice(rest);
+}
+
+/// Returns `true` for the bytes form encoding leaves as they are: `A-Z a-z 0-9 - _ . ~`.
+fn is_unreserved(byte: u8) -> bool {
+    matches!(byte, b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~')
 }
 
 /// Returns the upper-case hex digit of a nibble.

@@ -9,10 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use hmac::{Hmac, KeyInit, Mac};
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{HeaderName, HeaderValue, Method, Request};
-use sha2::{Digest, Sha256};
+use ring::{digest, hmac};
 
 use crate::credentials::Credentials;
 use crate::region::Region;
@@ -61,6 +60,8 @@ pub fn sign<B: AsRef<[u8]>>(
 pub struct Signer {
     key: Option<CachedKey>,
     prefix: Option<CachedPrefix>,
+    /// Room for the canonical request's rest and the string to sign, kept between requests.
+    scratch: Vec<u8>,
 }
 
 /// A signing key, as an HMAC keyed with it, and what it was derived from.
@@ -69,7 +70,7 @@ struct CachedKey {
     date: [u8; 8],
     region: String,
     secret: String,
-    mac: Hmac<Sha256>,
+    key: hmac::Key,
 }
 
 /// The SHA-256 state after the canonical request's part that is the same for every request to
@@ -78,7 +79,7 @@ struct CachedKey {
 struct CachedPrefix {
     content_type: Option<String>,
     host: String,
-    hash: Sha256,
+    hash: digest::Context,
 }
 
 impl Signer {
@@ -107,15 +108,17 @@ impl Signer {
         let (Some(stamp), Some(shape)) = (Stamp::of(time), Shape::of(request, credentials)) else {
             return sign_general(request, credentials, region, time);
         };
-        let Some(mut mac) = self.keyed_mac(credentials.secret_access_key(), region, &stamp, time)
-        else {
-            return sign_general(request, credentials, region, time);
-        };
+        let mut mac = self.keyed_mac(credentials.secret_access_key(), region, &stamp, time);
 
         let signed_headers = shape.signed_headers();
+        // The rest of the canonical request, then the string to sign, are gathered in a kept
+        // buffer and hashed in one update each: every update has a cost of its own.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        shape.write_rest(&mut scratch, &stamp, signed_headers, request.body());
         let mut canonical = self.canonical_prefix(&shape);
-        shape.hash_rest(&mut canonical, &stamp, signed_headers, request.body());
-        let canonical_hash = hex(canonical.finalize().into());
+        canonical.update(&scratch);
+        let canonical_hash = hex(canonical.finish().as_ref());
 
         let access_key_id = credentials.access_key_id();
         let mut authorization =
@@ -127,15 +130,17 @@ impl Signer {
         let scope_start = authorization.len();
         push_scope(&mut authorization, &stamp, region);
 
-        // The string to sign goes straight into the HMAC.
-        mac.update(ALGORITHM.as_bytes());
-        mac.update(b"\n");
-        mac.update(&stamp.date_time);
-        mac.update(b"\n");
-        mac.update(authorization.get(scope_start..).unwrap_or_default());
-        mac.update(b"\n");
-        mac.update(&canonical_hash);
-        let signature = hex(mac.finalize().into_bytes().into());
+        scratch.clear();
+        scratch.extend_from_slice(ALGORITHM.as_bytes());
+        scratch.push(b'\n');
+        scratch.extend_from_slice(&stamp.date_time);
+        scratch.push(b'\n');
+        scratch.extend_from_slice(authorization.get(scope_start..).unwrap_or_default());
+        scratch.push(b'\n');
+        scratch.extend_from_slice(&canonical_hash);
+        mac.update(&scratch);
+        let signature = hex(mac.sign().as_ref());
+        self.scratch = scratch;
 
         authorization.extend_from_slice(b", SignedHeaders=");
         authorization.extend_from_slice(signed_headers.as_bytes());
@@ -159,43 +164,44 @@ impl Signer {
     }
 
     /// Returns an HMAC keyed with the signing key, deriving the key again when the date, region
-    /// or secret changed; `None` only if HMAC refused the key, which it never does.
+    /// or secret changed.
     fn keyed_mac(
         &mut self,
         secret: &str,
         region: &Region,
         stamp: &Stamp,
         time: SystemTime,
-    ) -> Option<Hmac<Sha256>> {
+    ) -> hmac::Context {
         let region = region.as_str();
         let kept = self
             .key
             .as_ref()
             .filter(|key| key.date == stamp.date() && key.region == region && key.secret == secret);
-        if let Some(key) = kept {
-            return Some(key.mac.clone());
+        if let Some(kept) = kept {
+            return hmac::Context::with_key(&kept.key);
         }
-        let key = v4::generate_signing_key(secret, time, region, SIGNING_NAME);
-        let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_ref()).ok()?;
+        let signing_key = v4::generate_signing_key(secret, time, region, SIGNING_NAME);
+        let key = hmac::Key::new(hmac::HMAC_SHA256, signing_key.as_ref());
+        let mac = hmac::Context::with_key(&key);
         self.key = Some(CachedKey {
             date: stamp.date(),
             region: region.to_owned(),
             secret: secret.to_owned(),
-            mac: mac.clone(),
+            key,
         });
-        Some(mac)
+        mac
     }
 
     /// Returns the hash state after the canonical request's constant first part, kept for as
     /// long as the `content-type` and `host` stay the same.
-    fn canonical_prefix(&mut self, shape: &Shape<'_>) -> Sha256 {
+    fn canonical_prefix(&mut self, shape: &Shape<'_>) -> digest::Context {
         let kept = self.prefix.as_ref().filter(|prefix| {
             prefix.content_type.as_deref() == shape.content_type && prefix.host == shape.host
         });
         if let Some(prefix) = kept {
             return prefix.hash.clone();
         }
-        let mut hash = Sha256::new();
+        let mut hash = digest::Context::new(&digest::SHA256);
         // Method, path, the empty query, then the headers that sort before `x-amz-date`.
         hash.update(b"POST\n/\n\n");
         if let Some(content_type) = shape.content_type {
@@ -342,42 +348,47 @@ impl<'a> Shape<'a> {
         }
     }
 
-    /// Hashes the rest of the canonical request after [`Signer::canonical_prefix`]: the date,
-    /// the session token, the signed header names and the payload hash.
-    fn hash_rest(
+    /// Writes the rest of the canonical request after [`Signer::canonical_prefix`] to `rest`:
+    /// the date, the session token, the signed header names and the payload hash.
+    fn write_rest(
         &self,
-        hash: &mut Sha256,
+        rest: &mut Vec<u8>,
         stamp: &Stamp,
         signed_headers: &str,
         body: &impl AsRef<[u8]>,
     ) {
-        let payload_hash = hex(Sha256::digest(body.as_ref()).into());
-        hash.update(stamp.date_time);
-        hash.update(b"\n");
+        let payload_hash = hex(digest::digest(&digest::SHA256, body.as_ref()).as_ref());
+        rest.extend_from_slice(&stamp.date_time);
+        rest.push(b'\n');
         if let Some(token) = self.session_token {
-            hash.update(b"x-amz-security-token:");
-            hash.update(token.as_bytes());
-            hash.update(b"\n");
+            rest.extend_from_slice(b"x-amz-security-token:");
+            rest.extend_from_slice(token.as_bytes());
+            rest.push(b'\n');
         }
-        hash.update(b"\n");
-        hash.update(signed_headers.as_bytes());
-        hash.update(b"\n");
-        hash.update(payload_hash);
+        rest.push(b'\n');
+        rest.extend_from_slice(signed_headers.as_bytes());
+        rest.push(b'\n');
+        rest.extend_from_slice(&payload_hash);
     }
 }
 
 /// Returns `true` for a header value SigV4 signs as it is: visible ASCII and single spaces, no
 /// space at either end.
 fn is_canonical(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    bytes.iter().all(|b| (0x20..0x7f).contains(b))
-        && !bytes.starts_with(b" ")
-        && !bytes.ends_with(b" ")
-        && !bytes.windows(2).any(|pair| pair == b"  ")
+    // Starting as if after a space refuses a leading space with the rule for doubled ones.
+    let mut after_space = true;
+    for &byte in value.as_bytes() {
+        let space = byte == b' ';
+        if !(0x20..0x7f).contains(&byte) || (space && after_space) {
+            return false;
+        }
+        after_space = space;
+    }
+    !after_space || value.is_empty()
 }
 
 /// Writes a SHA-256 digest in lower-case hex.
-fn hex(digest: [u8; 32]) -> [u8; 64] {
+fn hex(digest: &[u8]) -> [u8; 64] {
     let mut out = [0; 64];
     for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
         for (slot, nibble) in pair.iter_mut().zip([byte >> 4, byte & 0x0f]) {
@@ -607,6 +618,16 @@ mod tests {
             assert_eq!(fresh.headers(), reused.headers(), "{region} {offset:?}");
         }
         assert!(!format!("{kept:?}").contains("other"));
+    }
+
+    #[test]
+    fn canonical_values_are_visible_ascii_and_single_inner_spaces() {
+        for value in ["", "a", "a b", "a b c", "text/xml; charset=utf-8", "~!"] {
+            assert!(is_canonical(value), "{value:?}");
+        }
+        for value in [" ", "  ", " a", "a ", "a  b", "a\tb", "\u{e9}", "a\x7f"] {
+            assert!(!is_canonical(value), "{value:?}");
+        }
     }
 
     #[test]

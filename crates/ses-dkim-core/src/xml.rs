@@ -102,12 +102,13 @@ pub(crate) fn walk(
     };
 
     let mut reader = Reader::from_str(text);
-    let mut path: Vec<Tag> = Vec::with_capacity(8);
-    // Character data of the open elements, outermost first; `text_starts[i]` is where the text of
-    // `path[i]` begins. A closing element cuts its text off again, so an element's text is all
-    // the character data directly inside it, also where a child element interrupts it.
-    let mut buffer = String::new();
-    let mut text_starts: Vec<usize> = Vec::with_capacity(8);
+    let mut path = Path::default();
+    // Character data of the open elements, outermost first; `path` keeps where each element's
+    // text begins. A closing element cuts its text off again, so an element's text is all the
+    // character data directly inside it, also where a child element interrupts it. Text never
+    // grows longer than the document (references are longer than what they stand for), so the
+    // buffer is allocated once.
+    let mut buffer = String::with_capacity(body.len());
     let mut seen_root = false;
 
     loop {
@@ -136,32 +137,40 @@ pub(crate) fn walk(
             }
             Event::Start(start) => {
                 seen_root = true;
-                if path.len() >= MAX_DEPTH {
-                    return Err(fail(ParseErrorKind::TooDeep));
-                }
                 let local = start.local_name();
                 let name: &str = local.as_ref();
-                path.push(Tag::from_local_name(name));
-                text_starts.push(buffer.len());
-                visit(Visit::Start { path: &path, name }).map_err(fail)?;
+                if !path.push(Tag::from_local_name(name), buffer.len()) {
+                    return Err(fail(ParseErrorKind::TooDeep));
+                }
+                visit(Visit::Start {
+                    path: path.tags(),
+                    name,
+                })
+                .map_err(fail)?;
             }
             Event::Empty(start) => {
                 seen_root = true;
                 let local = start.local_name();
                 let name: &str = local.as_ref();
-                path.push(Tag::from_local_name(name));
-                visit(Visit::Start { path: &path, name }).map_err(fail)?;
+                if !path.push(Tag::from_local_name(name), buffer.len()) {
+                    return Err(fail(ParseErrorKind::TooDeep));
+                }
+                visit(Visit::Start {
+                    path: path.tags(),
+                    name,
+                })
+                .map_err(fail)?;
                 visit(Visit::End {
-                    path: &path,
+                    path: path.tags(),
                     text: "",
                 })
                 .map_err(fail)?;
                 path.pop();
             }
             Event::End(_) => {
-                let start = text_starts.pop().unwrap_or(0);
+                let start = path.text_start();
                 visit(Visit::End {
-                    path: &path,
+                    path: path.tags(),
                     text: buffer.get(start..).unwrap_or_default(),
                 })
                 .map_err(fail)?;
@@ -214,6 +223,66 @@ pub(crate) fn walk(
                 return Ok(());
             }
         }
+    }
+}
+
+/// The open elements, outermost first, each with where its text begins in the text buffer.
+///
+/// Kept in arrays of [`MAX_DEPTH`] rather than vectors: no allocation for the walk's bookkeeping.
+struct Path {
+    tags: [Tag; MAX_DEPTH],
+    text_starts: [usize; MAX_DEPTH],
+    len: usize,
+}
+
+impl Default for Path {
+    fn default() -> Self {
+        Self {
+            tags: [Tag::Other; MAX_DEPTH],
+            text_starts: [0; MAX_DEPTH],
+            len: 0,
+        }
+    }
+}
+
+impl Path {
+    /// Opens an element; `false` when [`MAX_DEPTH`] elements are open already.
+    fn push(&mut self, tag: Tag, text_start: usize) -> bool {
+        match (
+            self.tags.get_mut(self.len),
+            self.text_starts.get_mut(self.len),
+        ) {
+            (Some(slot), Some(start)) => {
+                *slot = tag;
+                *start = text_start;
+                self.len += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Closes the innermost element.
+    fn pop(&mut self) {
+        self.len = self.len.saturating_sub(1);
+    }
+
+    /// Returns the open elements' tags.
+    fn tags(&self) -> &[Tag] {
+        self.tags.get(..self.len).unwrap_or_default()
+    }
+
+    /// Returns where the innermost element's text begins (0 with none open).
+    fn text_start(&self) -> usize {
+        self.len
+            .checked_sub(1)
+            .and_then(|i| self.text_starts.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
