@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use http::Uri;
 use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Uri};
 
 use crate::region::{Region, RegionError};
 
@@ -28,6 +28,10 @@ pub struct Endpoint {
     scheme: Scheme,
     authority: Authority,
     host_header: String,
+    /// `host_header` as a header value and the URI of `/`, built once: every request gets clones,
+    /// which share their bytes.
+    host_value: HeaderValue,
+    uri: Uri,
 }
 
 impl Endpoint {
@@ -96,10 +100,20 @@ impl Endpoint {
             Some(port) if port != default_port => format!("{host}:{port}"),
             _ => host,
         };
+        // Both were parsed from the URL already; these only fail for a host no URI can carry.
+        let host_value = HeaderValue::from_str(&host_header)
+            .map_err(|_| invalid("the host is not a valid header value"))?;
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(scheme.clone());
+        parts.authority = Some(authority.clone());
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        let uri = Uri::from_parts(parts).map_err(|_| invalid("not a URL"))?;
         Ok(Self {
             scheme,
             authority,
             host_header,
+            host_value,
+            uri,
         })
     }
 
@@ -111,6 +125,11 @@ impl Endpoint {
     /// Returns the value of the `host` header, with the port only when it is not the default.
     pub fn host_header(&self) -> &str {
         &self.host_header
+    }
+
+    /// Returns the `host` header's value: a clone sharing its bytes.
+    pub(crate) fn host_value(&self) -> HeaderValue {
+        self.host_value.clone()
     }
 
     /// Returns the host without the port.
@@ -127,12 +146,7 @@ impl Endpoint {
 
     /// Returns the URI of the API's single path, `/`.
     pub fn uri(&self) -> Uri {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(self.scheme.clone());
-        parts.authority = Some(self.authority.clone());
-        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-        // Scheme, authority and path were each parsed already, so the parts always fit.
-        Uri::from_parts(parts).unwrap_or_default()
+        self.uri.clone()
     }
 }
 

@@ -44,10 +44,7 @@ pub(crate) fn query_request(
     *request.uri_mut() = endpoint.uri();
     let headers = request.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_FORM));
-    // The host was validated as an URI authority, so it is always a valid header value.
-    if let Ok(host) = HeaderValue::from_str(endpoint.host_header()) {
-        headers.insert(HOST, host);
-    }
+    headers.insert(HOST, endpoint.host_value());
     request
 }
 

@@ -121,8 +121,18 @@ impl Signer {
         let canonical_hash = hex(canonical.finish().as_ref());
 
         let access_key_id = credentials.access_key_id();
-        let mut authorization =
-            Vec::with_capacity(access_key_id.len() + region.as_str().len() + 200);
+        // The exact length: a full vector becomes the header value's bytes without a copy.
+        let mut authorization = Vec::with_capacity(
+            ALGORITHM.len()
+                + b" Credential=".len()
+                + access_key_id.len()
+                + 1
+                + scope_len(region)
+                + b", SignedHeaders=".len()
+                + signed_headers.len()
+                + b", Signature=".len()
+                + 64,
+        );
         authorization.extend_from_slice(ALGORITHM.as_bytes());
         authorization.extend_from_slice(b" Credential=");
         authorization.extend_from_slice(access_key_id.as_bytes());
@@ -229,6 +239,11 @@ impl std::fmt::Debug for Signer {
         });
         f.debug_struct("Signer").field("key", &key).finish()
     }
+}
+
+/// Returns the length of the credential scope [`push_scope`] writes.
+fn scope_len(region: &Region) -> usize {
+    8 + 1 + region.as_str().len() + 1 + SIGNING_NAME.len() + b"/aws4_request".len()
 }
 
 /// Appends the credential scope, `<date>/<region>/ses/aws4_request`.
