@@ -81,8 +81,7 @@ impl SesClient {
     pub fn from_resolved(resolved: ResolvedSettings) -> Result<Self, ConfigError> {
         let settings = &resolved.settings;
         let transport = Transport::new(
-            resolved.endpoint.to_string(),
-            resolved.endpoint.is_plain_http(),
+            &resolved.endpoint,
             settings.connect_timeout,
             settings.attempt_timeout,
             settings.max_body_bytes,

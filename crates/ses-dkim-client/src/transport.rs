@@ -13,6 +13,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::time::Instant;
 
+use ses_dkim_core::Endpoint;
+
 use crate::error::{ClientError, ConfigError, one_line};
 
 /// What came back: the status, the request-id header and the whole body.
@@ -55,8 +57,7 @@ impl Pool {
 impl Transport {
     /// Builds the transport for one endpoint; TLS is set up only when it is `https`.
     pub(crate) fn new(
-        endpoint: String,
-        plain_http: bool,
+        endpoint: &Endpoint,
         connect_timeout: Duration,
         attempt_timeout: Duration,
         max_body_bytes: usize,
@@ -69,7 +70,7 @@ impl Transport {
         builder
             .pool_idle_timeout(Duration::from_secs(50))
             .pool_max_idle_per_host(8);
-        let client = if plain_http {
+        let client = if endpoint.is_plain_http() {
             Pool::Plain(builder.build(http))
         } else {
             http.enforce_http(false);
@@ -86,7 +87,7 @@ impl Transport {
         };
         Ok(Self {
             client,
-            endpoint,
+            endpoint: endpoint.to_string(),
             attempt_timeout,
             max_body_bytes,
         })
@@ -184,15 +185,21 @@ compile_error!("ses-dkim-client needs a TLS crypto provider: enable feature `aws
 mod tests {
     use super::*;
 
-    fn transport(plain_http: bool) -> Transport {
+    fn transport(url: &str) -> Transport {
         let second = Duration::from_secs(1);
-        Transport::new("endpoint".to_owned(), plain_http, second, second, 1024).unwrap()
+        let endpoint = Endpoint::parse(url).unwrap();
+        Transport::new(&endpoint, second, second, 1024).unwrap()
     }
 
     /// A plain-HTTP endpoint (a local peer) never sets up TLS, nor loads the root certificates.
     #[test]
     fn tls_only_for_https() {
-        assert!(matches!(transport(true).client, Pool::Plain(_)));
-        assert!(matches!(transport(false).client, Pool::Tls(_)));
+        assert!(matches!(
+            transport("http://127.0.0.1:4566").client,
+            Pool::Plain(_)
+        ));
+        let tls = transport("https://email.eu-west-1.amazonaws.com");
+        assert!(matches!(tls.client, Pool::Tls(_)));
+        assert_eq!(tls.endpoint, "https://email.eu-west-1.amazonaws.com");
     }
 }

@@ -130,7 +130,7 @@ pub fn parse_verify_domain_dkim(
                 path: [_, Tag::VerifyDomainDkimResult, Tag::DkimTokens, Tag::Member],
                 text,
             } => {
-                tokens.push(DkimToken::new(text.trim_ascii())?);
+                tokens.push(DkimToken::new(text.trim())?);
             }
             _ => {}
         }

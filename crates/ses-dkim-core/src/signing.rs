@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{HeaderName, HeaderValue, Method, Request};
 use ring::{digest, hmac};
@@ -51,9 +52,10 @@ pub fn sign<B: AsRef<[u8]>>(
 /// signer derives it (four HMACs, with aws-sigv4's `generate_signing_key`) once per day, region
 /// and secret rather than for every request, and keeps the HMAC keyed with it. For requests of
 /// the shape this crate builds (`POST /` with only `host` and `content-type`) it also hashes the
-/// canonical request itself, straight into SHA-256 without building it, starting from the kept
-/// state of its constant first part; any other request goes to aws-sigv4's general signer. Both
-/// give the signature [`sign`] gives.
+/// canonical request itself (SHA-256 and HMAC from ring), starting from the kept hash state of
+/// its constant first part and writing only the rest, which changes with every request, into a
+/// kept buffer; any other request goes to aws-sigv4's general signer. Both give the signature
+/// [`sign`] gives.
 ///
 /// `Debug` never shows the key or the secret it was derived from.
 #[derive(Default, Clone)]
@@ -121,7 +123,7 @@ impl Signer {
         let canonical_hash = hex(canonical.finish().as_ref());
 
         let access_key_id = credentials.access_key_id();
-        // The exact length: a full vector becomes the header value's bytes without a copy.
+        // The exact length: a full vector becomes `Bytes`, and the header value, without a copy.
         let mut authorization = Vec::with_capacity(
             ALGORITHM.len()
                 + b" Credential=".len()
@@ -158,7 +160,8 @@ impl Signer {
         authorization.extend_from_slice(&signature);
 
         let invalid = |e| SigningError::with_source("a header value is not visible ASCII", e);
-        let authorization = HeaderValue::from_maybe_shared(authorization).map_err(invalid)?;
+        let authorization =
+            HeaderValue::from_maybe_shared(Bytes::from(authorization)).map_err(invalid)?;
         let date = HeaderValue::from_bytes(&stamp.date_time).map_err(invalid)?;
         let token = match shape.session_token {
             Some(token) => Some(HeaderValue::from_str(token).map_err(invalid)?),

@@ -78,6 +78,9 @@ pub(crate) enum Visit<'a> {
 /// Elements nested deeper than this are refused; real responses nest six levels at most.
 const MAX_DEPTH: usize = 32;
 
+/// The text buffer's first capacity at most: a 100-identity status answer fits.
+const INITIAL_TEXT_CAPACITY: usize = 64 * 1024;
+
 /// A failure while walking, with the byte offset where it was noticed.
 pub(crate) struct WalkError {
     pub(crate) offset: usize,
@@ -106,9 +109,9 @@ pub(crate) fn walk(
     // Character data of the open elements, outermost first; `path` keeps where each element's
     // text begins. A closing element cuts its text off again, so an element's text is all the
     // character data directly inside it, also where a child element interrupts it. Text never
-    // grows longer than the document (references are longer than what they stand for), so the
-    // buffer is allocated once.
-    let mut buffer = String::with_capacity(body.len());
+    // grows longer than the document (references are longer than what they stand for), so for
+    // answers of ordinary size the buffer is allocated once.
+    let mut buffer = String::with_capacity(body.len().min(INITIAL_TEXT_CAPACITY));
     let mut seen_root = false;
 
     loop {
@@ -329,5 +332,26 @@ mod tests {
             assert_eq!(texts(body), Err(ParseErrorKind::TextOutsideRoot), "{body}");
         }
         assert_eq!(texts(" \r\n<a/>\n").unwrap(), pairs(&[("a", "")]));
+    }
+
+    /// Elements, empty ones too, may nest `MAX_DEPTH` deep and no deeper.
+    #[test]
+    fn nesting_deeper_than_the_limit_is_refused() {
+        let nested = |depth: usize, inner: &str| {
+            format!("{}{inner}{}", "<a>".repeat(depth), "</a>".repeat(depth))
+        };
+        assert_eq!(texts(&nested(MAX_DEPTH, "x")).unwrap().len(), MAX_DEPTH);
+        assert_eq!(
+            texts(&nested(MAX_DEPTH - 1, "<b/>")).unwrap().len(),
+            MAX_DEPTH
+        );
+        assert_eq!(
+            texts(&nested(MAX_DEPTH + 1, "")),
+            Err(ParseErrorKind::TooDeep)
+        );
+        assert_eq!(
+            texts(&nested(MAX_DEPTH, "<b/>")),
+            Err(ParseErrorKind::TooDeep)
+        );
     }
 }
