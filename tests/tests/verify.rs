@@ -828,6 +828,57 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// A misspelt `--profile` (or `AWS_PROFILE`) has no region either: the error names the profile.
+#[test]
+fn a_misspelt_profile_is_named_rather_than_the_region() {
+    let dir = TempDir::new("ses-dkim-e2e-profiles").unwrap();
+    let config = dir.path().join("config");
+    let credentials = dir.path().join("credentials");
+    fs::write(&config, "[profile real]\nregion = eu-west-1\n").unwrap();
+    fs::write(
+        &credentials,
+        format!(
+            "[real]\naws_access_key_id = {FAKE_KEY_ID}\naws_secret_access_key = {FAKE_SECRET}\n"
+        ),
+    )
+    .unwrap();
+    let (config, credentials) = (config.to_str().unwrap(), credentials.to_str().unwrap());
+    let files = [
+        ("AWS_CONFIG_FILE", config),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials),
+    ];
+    let list: &[u8] = b"example.com\n";
+    let bin = ses_dkim();
+
+    let flag = run(
+        &bin,
+        &["verify", "-", "--profile", "rael"],
+        &files,
+        Some(list),
+    )
+    .unwrap();
+    let env = [files[0], files[1], ("AWS_PROFILE", "rael")];
+    let variable = run(&bin, &["verify", "-"], &env, Some(list)).unwrap();
+    for out in [flag, variable] {
+        assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+        assert!(
+            out.stderr.contains("the AWS profile `rael` is not defined")
+                && !out.stderr.contains("no AWS region"),
+            "{}",
+            out.stderr
+        );
+    }
+
+    // The profile that exists gives its region; without a profile the region is what is missing.
+    let real = ["verify", "-", "--profile", "real", "--dry-run"];
+    let found = run(&bin, &real, &files, Some(list)).unwrap();
+    assert_eq!(found.code, Some(0), "stderr: {}", found.stderr);
+    assert!(found.stdout.contains("host: email.eu-west-1.amazonaws.com"));
+    let none = run(&bin, &["verify", "-"], &files, Some(list)).unwrap();
+    assert_eq!(none.code, Some(2));
+    assert!(none.stderr.contains("no AWS region"), "{}", none.stderr);
+}
+
 /// Writing the records over the list being read would empty the list: refused up front.
 #[test]
 fn output_over_the_list_itself_is_refused() {

@@ -16,6 +16,12 @@ pub enum ConfigError {
          the profile"
     )]
     NoRegion,
+    /// The named profile is in neither the shared config file nor the credentials file.
+    #[error(
+        "the AWS profile `{0}` is not defined: check its name, AWS_PROFILE, and the files \
+         ~/.aws/config and ~/.aws/credentials (or AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE)"
+    )]
+    UnknownProfile(String),
     /// The region is malformed.
     #[error(transparent)]
     Region(#[from] RegionError),

@@ -175,7 +175,9 @@ struct Found {
 #[cfg(feature = "credential-chain")]
 mod environment {
     use aws_config::BehaviorVersion;
+    use aws_runtime::env_config::file::EnvConfigFiles;
     use aws_smithy_types::retry::RetryConfig;
+    use aws_types::os_shim_internal::{Env, Fs};
     use aws_types::service_config::ServiceConfigKey;
 
     use super::{Found, Settings};
@@ -198,6 +200,12 @@ mod environment {
             loader = loader.credentials_provider(super::static_credentials(credentials));
         }
         let config = loader.load().await;
+        if config.region().is_none() && settings.region.is_none() {
+            // A misspelt profile has no region either: name the profile, not the region.
+            if let Some(profile) = missing_profile(settings.profile.as_deref()).await {
+                return Err(ConfigError::UnknownProfile(profile));
+            }
+        }
 
         let service_url = ServiceConfigKey::builder()
             .service_id("SES")
@@ -214,6 +222,23 @@ mod environment {
             retry: config.retry_config().cloned(),
             credentials: config.credentials_provider(),
         })
+    }
+
+    /// Returns the profile named by `--profile` or `AWS_PROFILE` when the config and credentials
+    /// files do not define it; `None` when no profile was named or it exists.
+    async fn missing_profile(named: Option<&str>) -> Option<String> {
+        let env = Env::real();
+        let from_env = env.get("AWS_PROFILE").ok().filter(|p| !p.trim().is_empty());
+        let name = named.map(str::to_owned).or(from_env)?;
+        let files = EnvConfigFiles::default();
+        let profiles = aws_config::profile::load(&Fs::real(), &env, &files, Some(name.into()))
+            .await
+            .ok()?;
+        let selected = profiles.selected_profile();
+        profiles
+            .get_profile(selected)
+            .is_none()
+            .then(|| selected.to_owned())
     }
 }
 
