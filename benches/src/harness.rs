@@ -1,5 +1,5 @@
-//! The measuring loop both client loops share: the flags, the timed calls, the CPU and memory
-//! figures and the `RESULT` line.
+//! The measuring loop both client loops share: the program around it, the flags, the timed
+//! calls, the CPU and memory figures and the `RESULT` line.
 //!
 //! The loop on `aws-sdk-ses` (`benches/sdk-loop`, a workspace of its own) compiles this very file
 //! by path, so that both sides are timed by the same code. It depends on nothing but std, tokio
@@ -7,6 +7,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,46 @@ pub const SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
 /// The region both loops sign for.
 pub const REGION: &str = "us-east-1";
+
+/// Runs a client loop program named `name`: parses its flags, runs `body` (which sets up the
+/// client and calls [`run`]) on a current-thread tokio runtime, and prints the `RESULT` line to
+/// stdout and the CPU line to stderr.
+///
+/// Exits with 2 for bad flags and 1 when the runtime cannot start or `body` fails.
+pub fn main<F, Fut>(name: &str, body: F) -> ExitCode
+where
+    F: FnOnce(LoopArgs) -> Fut,
+    Fut: Future<Output = Result<Report, String>>,
+{
+    let args = match LoopArgs::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(message) => {
+            let _ = writeln!(std::io::stderr(), "{name}: {message}\n{}", LoopArgs::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{name}: no runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(body(args)) {
+        Ok(report) => {
+            let _ = writeln!(std::io::stderr(), "{name}: {}", report.cpu_line());
+            let _ = writeln!(std::io::stdout(), "{}", report.result_line());
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            let _ = writeln!(std::io::stderr(), "{name}: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// The flags of a client loop.
 #[derive(Debug, Clone, PartialEq, Eq)]

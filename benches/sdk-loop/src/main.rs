@@ -7,39 +7,16 @@
 #[path = "../../src/harness.rs"]
 mod harness;
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use aws_sdk_ses::config::retry::RetryConfig;
 use aws_sdk_ses::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ses::error::DisplayErrorContext;
 
-use harness::{ACCESS_KEY_ID, LoopArgs, REGION, SECRET_ACCESS_KEY};
+use harness::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 
 fn main() -> ExitCode {
-    let args = match LoopArgs::parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(message) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "sdk-loop: {message}\n{}",
-                LoopArgs::USAGE
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "sdk-loop: no runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-
-    let outcome = runtime.block_on(async {
+    harness::main("sdk-loop", |args| async move {
         let config = aws_sdk_ses::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
@@ -65,16 +42,5 @@ fn main() -> ExitCode {
             harness::check_tokens(output.dkim_tokens().iter().map(String::as_str))
         })
         .await
-    });
-    match outcome {
-        Ok(report) => {
-            let _ = writeln!(std::io::stderr(), "sdk-loop: {}", report.cpu_line());
-            let _ = writeln!(std::io::stdout(), "{}", report.result_line());
-            ExitCode::SUCCESS
-        }
-        Err(message) => {
-            let _ = writeln!(std::io::stderr(), "sdk-loop: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }

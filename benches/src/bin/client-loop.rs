@@ -6,37 +6,14 @@
 //! `us-east-1`, the endpoint override, one attempt per call and a current-thread tokio runtime;
 //! its pacing is set out of the way.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
-use ses_dkim_benches::harness::{self, ACCESS_KEY_ID, LoopArgs, REGION, SECRET_ACCESS_KEY};
+use ses_dkim_benches::harness::{self, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 use ses_dkim_client::{SesClient, Settings};
 use ses_dkim_core::{Credentials, DkimToken, Domain};
 
 fn main() -> ExitCode {
-    let args = match LoopArgs::parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(message) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "client-loop: {message}\n{}",
-                LoopArgs::USAGE
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "client-loop: no runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-
-    let outcome = runtime.block_on(async {
+    harness::main("client-loop", |args| async move {
         let domain = Domain::parse(&args.domain).map_err(|e| e.to_string())?;
         let settings = Settings {
             region: Some(REGION.to_owned()),
@@ -56,16 +33,5 @@ fn main() -> ExitCode {
             harness::check_tokens(records.tokens.iter().map(DkimToken::as_str))
         })
         .await
-    });
-    match outcome {
-        Ok(report) => {
-            let _ = writeln!(std::io::stderr(), "client-loop: {}", report.cpu_line());
-            let _ = writeln!(std::io::stdout(), "{}", report.result_line());
-            ExitCode::SUCCESS
-        }
-        Err(message) => {
-            let _ = writeln!(std::io::stderr(), "client-loop: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use ses_dkim_benches::harness::{self, ACCESS_KEY_ID, LoopArgs, REGION, SECRET_ACCESS_KEY};
+use ses_dkim_benches::harness::{self, ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 use ses_dkim_core::{Credentials, Domain, Endpoint, Region, request, sign};
 
 const SUCCESS_XML: &str = include_str!(
@@ -18,13 +18,10 @@ const SUCCESS_XML: &str = include_str!(
 );
 
 fn main() -> ExitCode {
-    let outcome = LoopArgs::parse(std::env::args().skip(1)).and_then(|args| {
+    harness::main("raw-loop", |args| async move {
         if args.concurrency != 1 {
             return Err("raw-loop runs one caller only".to_owned());
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| format!("no runtime: {e}"))?;
         let endpoint = Endpoint::parse(&args.endpoint).map_err(|e| e.to_string())?;
         let wire = signed_bytes(&endpoint, &args.domain)?;
         let stream = TcpStream::connect((endpoint.host(), endpoint.port()))
@@ -32,22 +29,12 @@ fn main() -> ExitCode {
         let _ = stream.set_nodelay(true);
         let writer = stream.try_clone().map_err(|e| e.to_string())?;
         let connection = RefCell::new((writer, BufReader::new(stream), Vec::new()));
-        runtime.block_on(harness::run(&args, async move || {
+        harness::run(&args, async move || {
             let (writer, reader, body) = &mut *connection.borrow_mut();
             exchange(writer, reader, body, &wire)
-        }))
-    });
-    match outcome {
-        Ok(report) => {
-            let _ = writeln!(std::io::stderr(), "raw-loop: {}", report.cpu_line());
-            let _ = writeln!(std::io::stdout(), "{}", report.result_line());
-            ExitCode::SUCCESS
-        }
-        Err(message) => {
-            let _ = writeln!(std::io::stderr(), "raw-loop: {message}");
-            ExitCode::FAILURE
-        }
-    }
+        })
+        .await
+    })
 }
 
 /// Builds and signs the one request, then lays it out as HTTP/1.1 bytes.
