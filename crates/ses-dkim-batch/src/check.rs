@@ -27,7 +27,7 @@ use tracing::debug;
 
 use crate::cli::SesArgs;
 use crate::clients::clients;
-use crate::listing::{Batches, ListCounts, Listed, label};
+use crate::listing::{Batches, ListCounts, Listed, label, push_run_end};
 use crate::report;
 use crate::rows::{Columns, ReportFormat, Row, RowWriter, to_json};
 use crate::status::{Answer, ask, plural, stops_the_run};
@@ -574,15 +574,13 @@ impl Tally {
         }
         line.push_str("; ");
         line.push_str(&list.describe(seconds));
-        if self.interrupted {
-            line.push_str("; interrupted");
-        }
-        if self.stopped {
-            line.push_str("; stopped early, the remaining domains were not checked");
-        }
-        if list.unread {
-            line.push_str("; the list could not be read to the end");
-        }
+        push_run_end(
+            &mut line,
+            self.interrupted,
+            self.stopped,
+            list.unread,
+            "checked",
+        );
         report(format_args!("{line}"));
     }
 

@@ -50,6 +50,29 @@ impl ListCounts {
     }
 }
 
+/// Appends the clauses every command's summary ends with: whether Ctrl-C interrupted the run or
+/// an error stopped it early, leaving the remaining domains not `done` (such as "attempted"), and
+/// whether the list could not be read to the end.
+pub(crate) fn push_run_end(
+    line: &mut String,
+    interrupted: bool,
+    stopped: bool,
+    unread: bool,
+    done: &str,
+) {
+    if interrupted {
+        line.push_str("; interrupted, the remaining domains were not ");
+        line.push_str(done);
+    }
+    if stopped {
+        line.push_str("; stopped early, the remaining domains were not ");
+        line.push_str(done);
+    }
+    if unread {
+        line.push_str("; the list could not be read to the end");
+    }
+}
+
 /// Reads a list on its own thread and hands out its domains in batches.
 ///
 /// Blank lines and comments are skipped; invalid lines are reported and counted; a domain listed
@@ -185,6 +208,19 @@ pub(crate) fn label(list: &str, listed: &Listed, region: Option<&str>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_summary_ends_the_same_way() {
+        let mut line = String::from("2 verified");
+        push_run_end(&mut line, false, false, false, "checked");
+        assert_eq!(line, "2 verified");
+        push_run_end(&mut line, true, true, true, "checked");
+        assert_eq!(
+            line,
+            "2 verified; interrupted, the remaining domains were not checked; stopped early, the \
+             remaining domains were not checked; the list could not be read to the end"
+        );
+    }
 
     #[tokio::test]
     async fn batches_hold_unique_domains_up_to_the_size() {

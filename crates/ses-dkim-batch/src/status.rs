@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 
 use crate::cli::SesArgs;
 use crate::clients::clients;
-use crate::listing::{Batches, ListCounts, Listed};
+use crate::listing::{Batches, ListCounts, Listed, push_run_end};
 use crate::report;
 use crate::rows::{Columns, ReportFormat, Row, RowWriter, to_json};
 use crate::verify::{EXIT_CONFIG, EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK};
@@ -546,15 +546,13 @@ impl Tally {
         if self.timed_out > 0 {
             line.push_str(&format!("; timed out with {} not final", self.timed_out));
         }
-        if self.interrupted {
-            line.push_str("; interrupted");
-        }
-        if self.stopped {
-            line.push_str("; stopped early, the remaining domains were not asked about");
-        }
-        if list.unread {
-            line.push_str("; the list could not be read to the end");
-        }
+        push_run_end(
+            &mut line,
+            self.interrupted,
+            self.stopped,
+            list.unread,
+            "asked about",
+        );
         report(format_args!("{line}"));
     }
 

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::cli::VerifyArgs;
 use crate::clients::clients;
-use crate::listing::{Batches, Listed};
+use crate::listing::{Batches, Listed, push_run_end};
 use crate::progress::Progress;
 use crate::report;
 
@@ -373,15 +373,13 @@ impl Counts {
             plural(self.duplicates, "duplicate")
         );
         let _ = write!(line, " in {seconds:.1}s");
-        if self.interrupted {
-            line.push_str("; interrupted, the remaining domains were not attempted");
-        }
-        if self.stopped {
-            line.push_str("; stopped early, the remaining domains were not attempted");
-        }
-        if self.unread {
-            line.push_str("; the list could not be read to the end");
-        }
+        push_run_end(
+            &mut line,
+            self.interrupted,
+            self.stopped,
+            self.unread,
+            "attempted",
+        );
         report(format_args!("{line}"));
     }
 

@@ -283,6 +283,14 @@ async fn one_a_second_stub() -> Stub {
     .await
 }
 
+/// The domains the stub was asked about, in the order the requests came.
+fn requested_domains(stub: &Stub) -> Vec<String> {
+    stub.requests()
+        .iter()
+        .map(|s| s.domain().to_owned())
+        .collect()
+}
+
 /// Checks that five paced requests reached the stub one at a time, about a second apart.
 ///
 /// The client spaces its sends exactly one interval apart (slot `k` is `first + k` seconds), but
@@ -337,13 +345,8 @@ async fn f08_pacing_at_exactly_the_limit() {
         }
 
         assert_paced(&stub);
-        let domains: Vec<String> = stub
-            .requests()
-            .iter()
-            .map(|s| s.domain().to_owned())
-            .collect();
         assert_eq!(
-            domains,
+            requested_domains(&stub),
             [
                 "example0.com",
                 "example1.com",
@@ -382,11 +385,7 @@ async fn f08_pacing_at_exactly_the_limit_concurrently() {
         }
 
         assert_paced(&stub);
-        let mut domains: Vec<String> = stub
-            .requests()
-            .iter()
-            .map(|s| s.domain().to_owned())
-            .collect();
+        let mut domains = requested_domains(&stub);
         domains.sort();
         assert_eq!(
             domains,
