@@ -1,6 +1,7 @@
 //! Domains as SES accepts them, parsed from what a person types.
 
 use std::fmt;
+use std::sync::Arc;
 
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 
@@ -11,12 +12,12 @@ pub const MAX_DOMAIN_LEN: usize = 253;
 pub const MAX_LABEL_LEN: usize = 63;
 
 /// A validated, normalised domain: lower-case A-labels, letters, digits and hyphens, no trailing
-/// dot.
+/// dot. Cheap to clone: the name is shared, not copied.
 ///
 /// Two spellings of one identity (`EXAMPLE.com`, `example.com.`) parse to equal values, so a
 /// `Domain` can key a set of identities.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Domain(String);
+pub struct Domain(Arc<str>);
 
 impl Domain {
     /// Parses a domain as a person or a list file writes it.
@@ -88,7 +89,7 @@ impl Domain {
         if ascii.contains("xn--") && !is_valid_idna(&ascii) {
             return fail(DomainErrorReason::Idna);
         }
-        Ok(Self(ascii))
+        Ok(Self(ascii.into()))
     }
 
     /// Returns the domain as SES and DNS see it, without a trailing dot.
@@ -103,7 +104,7 @@ impl Domain {
 
     /// Converts the domain into its string form.
     pub fn into_string(self) -> String {
-        self.0
+        self.0.as_ref().to_owned()
     }
 }
 

@@ -2,6 +2,7 @@
 //! DKIM CNAME records point into.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A region name such as `us-east-1`, checked for shape but not necessarily known.
 ///
@@ -9,7 +10,7 @@ use std::fmt;
 /// well-formed name is still usable with an explicit endpoint and DKIM zone, so that a region
 /// AWS opens after this release is not locked out.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Region(String);
+pub struct Region(Arc<str>);
 
 impl Region {
     /// Parses a region name: lower-case letters, digits and hyphens, as in `af-south-1`.
@@ -27,7 +28,7 @@ impl Region {
             && !name.starts_with('-')
             && !name.ends_with('-');
         if well_formed {
-            Ok(Self(name.to_owned()))
+            Ok(Self(name.into()))
         } else {
             Err(RegionError::Malformed(name.to_owned()))
         }
@@ -40,7 +41,7 @@ impl Region {
 
     /// Returns what is known about this region, or `None` for a region missing from the table.
     pub fn info(&self) -> Option<&'static RegionInfo> {
-        REGIONS.iter().find(|info| info.name == self.0)
+        REGIONS.iter().find(|info| info.name == &*self.0)
     }
 
     /// Returns the known region's facts, or an error listing the known regions.
@@ -50,7 +51,7 @@ impl Region {
     /// Returns [`RegionError::Unknown`] when the region is not in the compiled-in table.
     pub fn known_info(&self) -> Result<&'static RegionInfo, RegionError> {
         self.info()
-            .ok_or_else(|| RegionError::Unknown(self.0.clone()))
+            .ok_or_else(|| RegionError::Unknown(self.as_str().to_owned()))
     }
 }
 

@@ -94,17 +94,9 @@ pub(crate) fn walk(
     body: &[u8],
     mut visit: impl FnMut(Visit<'_>) -> Result<(), ParseErrorKind>,
 ) -> Result<(), WalkError> {
-    let text = match std::str::from_utf8(body) {
-        Ok(text) => text,
-        Err(e) => {
-            return Err(WalkError {
-                offset: e.valid_up_to(),
-                kind: ParseErrorKind::NotUtf8,
-            });
-        }
-    };
-
-    let mut reader = Reader::from_str(text);
+    // The reader checks the UTF-8 of every piece of the document as it reads it, so the body is
+    // not checked ahead as well.
+    let mut reader = Reader::from_reader(body);
     let mut path = Path::default();
     // Character data of the open elements, outermost first; `path` keeps where each element's
     // text begins. A closing element cuts its text off again, so an element's text is all the
@@ -123,10 +115,13 @@ pub(crate) fn walk(
         let event = match reader.read_event() {
             Ok(event) => event,
             Err(e) => {
-                let at = offset(reader.error_position());
+                let kind = match e {
+                    quick_xml::Error::Encoding(_) => ParseErrorKind::NotUtf8,
+                    other => ParseErrorKind::Xml(other.to_string()),
+                };
                 return Err(WalkError {
-                    offset: at,
-                    kind: ParseErrorKind::Xml(e.to_string()),
+                    offset: offset(reader.error_position()),
+                    kind,
                 });
             }
         };
@@ -332,6 +327,26 @@ mod tests {
             assert_eq!(texts(body), Err(ParseErrorKind::TextOutsideRoot), "{body}");
         }
         assert_eq!(texts(" \r\n<a/>\n").unwrap(), pairs(&[("a", "")]));
+    }
+
+    /// Bytes that are not UTF-8 anywhere in the document, markup or text, are refused as such.
+    #[test]
+    fn bodies_that_are_not_utf8_are_refused() {
+        for body in [
+            &b"<a>\xff</a>"[..],
+            b"<a\xc3>x</a\xc3>",
+            b"\xef\xbb<a/>",
+            b"<a/><!-- \x80 -->",
+            b"<a x='\xe2\x82'/>",
+            b"<a/>\xff",
+        ] {
+            let kind = walk(body, |_| Ok(())).map_err(|e| e.kind);
+            assert_eq!(kind, Err(ParseErrorKind::NotUtf8), "{body:?}");
+        }
+        assert_eq!(
+            texts("<a>\u{e9}\u{20ac}</a>").unwrap(),
+            pairs(&[("a", "\u{e9}\u{20ac}")])
+        );
     }
 
     /// Elements, empty ones too, may nest `MAX_DEPTH` deep and no deeper.
