@@ -75,6 +75,7 @@ pub fn venv_bin(name: &str) -> PathBuf {
 /// that needs a clean peer starts its own server or calls [`Moto::reset`].
 pub struct Moto {
     port: u16,
+    tls: bool,
     process: ServerProcess,
 }
 
@@ -96,12 +97,33 @@ impl Moto {
 
         // The port is free when picked but could be taken before moto binds it: moto then exits
         // at once, and another port is tried.
-        process::with_retries("moto_server", || Moto::start_once(&server))
+        process::with_retries("moto_server", || Moto::start_once(&server, None))
     }
 
-    /// Returns the URL to send AWS requests to, `http://127.0.0.1:PORT`.
+    /// Starts `moto_server` serving HTTPS on 127.0.0.1 with the server certificate of `certs`.
+    ///
+    /// Only [`Moto::endpoint`] (`https://127.0.0.1:PORT`) and the log work on such a server: the
+    /// other helpers speak plain HTTP.
+    ///
+    /// # Errors
+    ///
+    /// As [`Moto::start`].
+    pub fn start_tls(certs: &TestCertificates) -> io::Result<Moto> {
+        let server = venv_bin("moto_server");
+        if !server.is_file() {
+            return Err(io::Error::other(format!(
+                "moto is not installed ({} is missing): {SETUP_HINT}",
+                server.display()
+            )));
+        }
+        process::with_retries("moto_server", || Moto::start_once(&server, Some(certs)))
+    }
+
+    /// Returns the URL to send AWS requests to, `http://127.0.0.1:PORT` (`https://` for a server
+    /// started by [`Moto::start_tls`]).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Returns the loopback port moto listens on.
@@ -256,23 +278,37 @@ impl Moto {
         )))
     }
 
-    fn start_once(server: &Path) -> Result<Moto, Start> {
+    fn start_once(server: &Path, certs: Option<&TestCertificates>) -> Result<Moto, Start> {
         let port = free_port().map_err(Start::Fatal)?;
         let dir = TempDir::new("ses-dkim-moto").map_err(Start::Fatal)?;
         let mut command = Command::new(server);
         command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        if let Some(certs) = certs {
+            command.arg("--ssl-cert").arg(certs.server_certificate());
+            command.arg("--ssl-key").arg(certs.server_key());
+        }
         remove_aws_env(&mut command);
         // Would make moto check signatures from the start; the tests switch auth on themselves.
         command.env_remove("INITIAL_NO_AUTH_ACTION_COUNT");
 
         // From here on, dropping `process` kills moto.
         let mut process = ServerProcess::spawn("moto_server", dir, "moto.log", command, false)?;
-        process.wait_until(
-            MOTO_START_TIMEOUT,
-            &format!("answer on port {port}"),
-            || http_request(port, "GET", "/moto-api/", None).is_ok_and(|r| r.status == 200),
-        )?;
-        Ok(Moto { port, process })
+        let what = format!("answer on port {port}");
+        if certs.is_some() {
+            // Listening is as far as a plain check can see into an HTTPS server.
+            process.wait_until(MOTO_START_TIMEOUT, &what, || {
+                TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
+            })?;
+        } else {
+            process.wait_until(MOTO_START_TIMEOUT, &what, || {
+                http_request(port, "GET", "/moto-api/", None).is_ok_and(|r| r.status == 200)
+            })?;
+        }
+        Ok(Moto {
+            port,
+            tls: certs.is_some(),
+            process,
+        })
     }
 }
 
@@ -280,6 +316,7 @@ impl fmt::Debug for Moto {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Moto")
             .field("port", &self.port)
+            .field("tls", &self.tls)
             .field("process", &self.process)
             .finish()
     }
@@ -509,6 +546,57 @@ fn venv_python(script: &str, args: &[&str], what: &str) -> io::Result<Run> {
         )));
     }
     Ok(out)
+}
+
+/// A throwaway certificate authority and a server certificate for 127.0.0.1 and `localhost`, made
+/// fresh by `scripts/tls-test-cert.py` in a temporary directory.
+#[derive(Debug)]
+pub struct TestCertificates {
+    dir: TempDir,
+}
+
+impl TestCertificates {
+    /// Makes the authority and the server's certificate and key.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the venv is missing or the script fails.
+    pub fn make() -> io::Result<TestCertificates> {
+        let python = venv_bin("python");
+        if !python.is_file() {
+            return Err(io::Error::other(format!(
+                "the test venv is missing ({} not found): {SETUP_HINT}",
+                python.display()
+            )));
+        }
+        let dir = TempDir::new("ses-dkim-tls")?;
+        let script = repo_root().join("scripts").join("tls-test-cert.py");
+        let (script, target) = (script.to_string_lossy(), dir.path().to_string_lossy());
+        let out = run(&python, &[&script, "--dir", &target], &[], None)?;
+        if out.code != Some(0) {
+            return Err(io::Error::other(format!(
+                "tls-test-cert.py failed ({}): {}",
+                out.status,
+                out.stderr.trim_end()
+            )));
+        }
+        Ok(TestCertificates { dir })
+    }
+
+    /// Returns the PEM file of the authority's certificate: the bundle a client should trust.
+    pub fn ca_bundle(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Returns the PEM file of the server's certificate.
+    pub fn server_certificate(&self) -> PathBuf {
+        self.dir.path().join("server.pem")
+    }
+
+    /// Returns the PEM file of the server's private key.
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.path().join("server-key.pem")
+    }
 }
 
 /// A directory under the system's temporary directory, removed when dropped unless kept.

@@ -7,7 +7,7 @@
 //! is moto through `AWS_ENDPOINT_URL_SES`, the override a deployed function would not set.
 
 use serde_json::{Value, json};
-use ses_dkim_e2e::{HttpResponse, LambdaEmulator, Moto};
+use ses_dkim_e2e::{HttpResponse, LambdaEmulator, Moto, TestCertificates};
 
 /// The tokens moto returns for every domain, in its order.
 const TOKENS: [&str; 3] = [
@@ -143,4 +143,26 @@ fn direct_sqs_and_http_events_through_the_emulator() {
     assert_eq!(span["domain"], "Example.COM.");
     assert_eq!(span["region"], "af-south-1");
     assert!(!span["request_id"].as_str().unwrap().is_empty());
+}
+
+/// A deployed function behind a TLS-inspecting proxy trusts the proxy's authority through
+/// `AWS_CA_BUNDLE`: here moto over HTTPS with a certificate of a throwaway authority.
+#[test]
+fn the_function_trusts_the_ca_bundle_of_its_environment() {
+    let certs = TestCertificates::make().unwrap();
+    let moto = Moto::start_tls(&certs).unwrap();
+    let endpoint = moto.endpoint();
+    let bundle = certs.ca_bundle();
+    let env = [
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "AKIDE2ETESTFAKEKEY00"),
+        ("AWS_SECRET_ACCESS_KEY", "e2e-test-fake-secret"),
+        ("AWS_ENDPOINT_URL_SES", endpoint.as_str()),
+        ("AWS_CA_BUNDLE", bundle.to_str().unwrap()),
+    ];
+    let lambda = LambdaEmulator::start(FUNCTION, FUNCTION, &env).unwrap();
+
+    let (status, answer) = invoke(&lambda, &json!({"domain": "example.com"}));
+    assert_eq!(status, 200, "{answer}");
+    assert_records(&answer, "example.com", "us-east-1", "dkim.amazonses.com");
 }

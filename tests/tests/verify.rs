@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use ses_dkim_e2e::{Moto, Run, TempDir, binary, run};
+use ses_dkim_e2e::{Moto, Run, TempDir, TestCertificates, binary, run};
 
 /// The tokens moto returns for every domain, in its order.
 const TOKENS: [&str; 3] = [
@@ -910,4 +910,148 @@ fn output_over_the_list_itself_is_refused() {
         out.stderr
     );
     assert_eq!(fs::read_to_string(&path).unwrap(), "example.com\n");
+}
+
+/// HTTPS to an endpoint whose certificate an authority outside the built-in roots signed (a
+/// corporate proxy's, say) is refused, and trusted once `--ca-bundle`, `AWS_CA_BUNDLE` or the
+/// profile's `ca_bundle` names the authority's certificate; a bundle that cannot be read is a
+/// configuration error naming it, before any call.
+#[test]
+fn a_ca_bundle_makes_a_private_authority_trusted() {
+    let certs = TestCertificates::make().unwrap();
+    let moto = Moto::start_tls(&certs).unwrap();
+    let bundle = certs.ca_bundle();
+    let bundle = bundle.to_str().unwrap();
+    let list: &[u8] = b"example.com\n";
+    let args = ["-", "--format", "csv", "--max-attempts", "1"];
+    let with = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(extra);
+        let mut all_env = FAKE_KEYS.to_vec();
+        all_env.extend_from_slice(env);
+        verify_with_env(&moto, &all, &all_env, Some(list))
+    };
+
+    // The built-in roots do not know the authority: refused, not retried, and the run stops.
+    let untrusted = verify(
+        &moto,
+        &["-", "--format", "csv"],
+        Some(b"a.example\nb.example\n"),
+    );
+    assert_eq!(untrusted.code, Some(2), "stderr: {}", untrusted.stderr);
+    assert_eq!(untrusted.stdout, CSV_HEADER);
+    let stderr = normalise_seconds(&untrusted.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    for needle in [
+        "a.example",
+        "is not trusted",
+        "UnknownIssuer",
+        "AWS_CA_BUNDLE",
+    ] {
+        assert!(lines[0].contains(needle), "no {needle:?} in: {stderr}");
+    }
+    assert!(
+        lines[1].ends_with("the remaining domains were not attempted"),
+        "{stderr}"
+    );
+
+    let dir = TempDir::new("ses-dkim-e2e-ca-bundle").unwrap();
+    let config = dir.path().join("config");
+    fs::write(&config, format!("[default]\nca_bundle = {bundle}\n")).unwrap();
+    let config = config.to_str().unwrap();
+    let trusted = [
+        with(&["--ca-bundle", bundle], &[]),
+        with(&[], &[("AWS_CA_BUNDLE", bundle)]),
+        with(&[], &[("AWS_CONFIG_FILE", config)]),
+        // The flag wins over the variable.
+        with(
+            &["--ca-bundle", bundle],
+            &[("AWS_CA_BUNDLE", "/nonexistent/ca.pem")],
+        ),
+    ];
+    for out in trusted {
+        assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+        assert_eq!(out.stdout, expected_csv(&["example.com"]));
+    }
+
+    let missing = dir.path().join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    let refused = with(&[], &[("AWS_CA_BUNDLE", missing)]);
+    assert_eq!(refused.code, Some(2), "stderr: {}", refused.stderr);
+    assert_eq!(refused.stdout, "");
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("cannot use the CA bundle {missing}")),
+        "{}",
+        refused.stderr
+    );
+}
+
+/// The credential chain beyond environment keys: a profile of the shared credentials file named
+/// by `--profile` or `AWS_PROFILE`, and a profile whose `credential_process` prints temporary
+/// credentials with their session token. moto checks every signature: a profile with a wrong
+/// secret is refused, so the keys of the files are the ones that signed.
+#[test]
+fn credentials_come_from_profiles_and_credential_processes() {
+    let moto = Moto::start().unwrap();
+    let (key_id, secret) = moto.create_access_key().unwrap();
+    let (temp_key, temp_secret, token) = moto.create_session_credentials().unwrap();
+    moto.enable_auth().unwrap();
+
+    let dir = TempDir::new("ses-dkim-e2e-chain").unwrap();
+    let process = dir.path().join("print-credentials");
+    let json = format!(
+        r#"{{"Version": 1, "AccessKeyId": "{temp_key}", "SecretAccessKey": "{temp_secret}", "SessionToken": "{token}"}}"#
+    );
+    fs::write(&process, format!("#!/bin/sh\ncat <<'END'\n{json}\nEND\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&process, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let config = dir.path().join("config");
+    let credentials = dir.path().join("credentials");
+    fs::write(
+        &config,
+        format!(
+            "[profile process]\ncredential_process = {}\n",
+            process.display()
+        ),
+    )
+    .unwrap();
+    fs::write(
+        &credentials,
+        format!(
+            "[keys]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n\n\
+             [wrong]\naws_access_key_id = {key_id}\naws_secret_access_key = not-the-secret\n"
+        ),
+    )
+    .unwrap();
+    let (config, credentials) = (config.to_str().unwrap(), credentials.to_str().unwrap());
+    let files = [
+        ("AWS_CONFIG_FILE", config),
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials),
+    ];
+    let list: &[u8] = b"example.com\n";
+    let args = |profile: &'static str| ["-", "--format", "csv", "--profile", profile];
+
+    let by_flag = verify_with_env(&moto, &args("keys"), &files, Some(list));
+    let named = [files[0], files[1], ("AWS_PROFILE", "keys")];
+    let by_variable = verify_with_env(&moto, &["-", "--format", "csv"], &named, Some(list));
+    let by_process = verify_with_env(&moto, &args("process"), &files, Some(list));
+    for out in [by_flag, by_variable, by_process] {
+        assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+        assert_eq!(out.stdout, expected_csv(&["example.com"]));
+        assert!(!out.stderr.contains(&token), "{}", out.stderr);
+    }
+
+    let wrong = verify_with_env(&moto, &args("wrong"), &files, Some(list));
+    assert_eq!(wrong.code, Some(2), "stderr: {}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("SignatureDoesNotMatch"),
+        "{}",
+        wrong.stderr
+    );
 }

@@ -30,7 +30,7 @@ use crate::clients::clients;
 use crate::listing::{Batches, ListCounts, Listed, label, push_run_end};
 use crate::report;
 use crate::rows::{Columns, ReportFormat, Row, RowWriter, to_json};
-use crate::status::{Answer, ask, plural, stops_the_run};
+use crate::status::{Answer, ask, plural};
 use crate::verify::{EXIT_CONFIG, EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK};
 
 /// The exit statuses of `ses-dkim check`, for its help.
@@ -436,7 +436,7 @@ impl Run {
                     ));
                     self.tally.without_tokens += ask_ses.len() as u64;
                     self.tally.failed_calls += 1;
-                    self.tally.stopped |= stops_the_run(&e);
+                    self.tally.stopped |= e.repeats_on_every_call();
                 }
             }
         }

@@ -161,6 +161,11 @@ pub(crate) struct SesArgs {
     #[arg(long, value_name = "URL")]
     pub(crate) endpoint_url: Option<String>,
 
+    /// Trust the certificate authorities of this PEM file for HTTPS instead of the built-in
+    /// roots [default: AWS_CA_BUNDLE or the profile's `ca_bundle`].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_bundle: Option<std::path::PathBuf>,
+
     /// Calls a second; SES allows one per account and region.
     #[arg(long, default_value_t = 1.0, value_name = "N")]
     pub(crate) rate: f64,

@@ -32,6 +32,7 @@ pub(crate) async fn clients(
             region,
             profile: ses.profile.clone(),
             endpoint_url: ses.endpoint_url.clone(),
+            ca_bundle: ses.ca_bundle.clone(),
             max_attempts: ses.max_attempts,
             rate: ses.rate,
             dkim_zone: dkim_zone.map(str::to_owned),

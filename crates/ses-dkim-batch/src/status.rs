@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use ses_dkim_client::{ClientError, SesClient};
 use ses_dkim_core::status::MAX_IDENTITIES_PER_REQUEST;
-use ses_dkim_core::{DkimAttributes, DkimToken, Domain, ErrorKind, VerificationStatus};
+use ses_dkim_core::{DkimAttributes, DkimToken, Domain, VerificationStatus};
 use tokio::task::JoinSet;
 
 use crate::cli::SesArgs;
@@ -129,11 +129,6 @@ pub(crate) async fn ask(
             None => Answer::NotFound,
         })
         .collect())
-}
-
-/// Returns `true` for errors that every further call would repeat.
-pub(crate) fn stops_the_run(error: &ClientError) -> bool {
-    matches!(error.kind(), ErrorKind::Credentials | ErrorKind::ClockSkew)
 }
 
 /// What SES said of one domain in one region.
@@ -480,7 +475,7 @@ impl Run {
             plural(batch.len() as u64, "domain"),
         ));
         self.tally.failed_calls += 1;
-        self.tally.stopped |= stops_the_run(error);
+        self.tally.stopped |= error.repeats_on_every_call();
     }
 
     fn end(mut self) -> u8 {

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use ses_dkim_batch::state::{StateStore, Stored};
 use ses_dkim_client::{ClientError, SesClient};
-use ses_dkim_core::{DkimRecordSet, Domain, ErrorKind, OutputFormat, RenderOptions, Renderer};
+use ses_dkim_core::{DkimRecordSet, Domain, OutputFormat, RenderOptions, Renderer};
 use tokio::task::JoinSet;
 
 use crate::cli::VerifyArgs;
@@ -294,7 +294,7 @@ impl Run {
         }
         match result {
             Ok(set) => Outcome::Records(set),
-            Err(e) if stops_the_run(&e) => Outcome::Fatal(e.to_string()),
+            Err(e) if e.repeats_on_every_call() => Outcome::Fatal(e.to_string()),
             Err(e) => Outcome::Failed(e.to_string()),
         }
     }
@@ -316,16 +316,11 @@ impl Run {
                     self.progress
                         .println(format_args!("{place}: {domain}: {e}"));
                     counts.failed += 1;
-                    counts.stopped |= stops_the_run(&e);
+                    counts.stopped |= e.repeats_on_every_call();
                 }
             }
         }
     }
-}
-
-/// Returns `true` for errors that every further call would repeat.
-fn stops_the_run(error: &ClientError) -> bool {
-    matches!(error.kind(), ErrorKind::Credentials | ErrorKind::ClockSkew)
 }
 
 #[derive(Debug, Default)]

@@ -77,11 +77,13 @@ impl SesClient {
     ///
     /// # Errors
     ///
-    /// Fails when the TLS stack cannot be set up.
+    /// Fails when the TLS stack cannot be set up, or the CA bundle of an `https` endpoint cannot
+    /// be read or holds no usable authority.
     pub fn from_resolved(resolved: ResolvedSettings) -> Result<Self, ConfigError> {
         let settings = &resolved.settings;
         let transport = Transport::new(
             &resolved.endpoint,
+            resolved.ca_bundle.as_deref(),
             settings.connect_timeout,
             settings.attempt_timeout,
             settings.max_body_bytes,
@@ -147,7 +149,6 @@ impl SesClient {
             "verify_domain_dkim",
             domain = %domain,
             region = %self.region(),
-            attempt = field::Empty,
             request_id = field::Empty,
         );
         async {
@@ -188,7 +189,6 @@ impl SesClient {
                 "get_identity_dkim_attributes",
                 identities = chunk.len(),
                 region = %self.region(),
-                attempt = field::Empty,
                 request_id = field::Empty,
             );
             let build =
@@ -247,7 +247,6 @@ impl SesClient {
         let mut attempt = 1;
         let mut previous: Option<ClientError> = None;
         loop {
-            tracing::Span::current().record("attempt", attempt);
             let error = match self.attempt(options, build, parse).await {
                 Ok(answer) => return Ok(answer),
                 Err(AttemptError::Failed(error)) => error,
@@ -277,7 +276,14 @@ impl SesClient {
             {
                 return Err(ClientError::DeadlineExceeded(Box::new(error)));
             }
-            warn!(kind = %kind, delay_ms = delay.as_millis() as u64, "retrying: {error}");
+            // The attempt is a field of the event, not of the span: a span field recorded again
+            // shows once per value in the text logs.
+            warn!(
+                attempt,
+                kind = %kind,
+                delay_ms = delay.as_millis() as u64,
+                "retrying: {error}"
+            );
             tokio::time::sleep(delay).await;
             previous = Some(error);
             attempt += 1;

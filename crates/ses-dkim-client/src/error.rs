@@ -1,5 +1,6 @@
 //! Errors of the client: configuration at start-up, and the failure of one call.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ses_dkim_core::{
@@ -37,6 +38,18 @@ pub enum ConfigError {
     /// The TLS stack could not be set up.
     #[error("cannot set up TLS: {0}")]
     Tls(String),
+    /// The certificate authorities' bundle cannot be read or holds no usable certificate.
+    #[error(
+        "cannot use the CA bundle {} (from --ca-bundle, AWS_CA_BUNDLE or the profile's \
+         `ca_bundle`): {reason}",
+        path.display()
+    )]
+    CaBundle {
+        /// The bundle's path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A setting has a value that cannot work.
     #[error("invalid setting {name}: {reason}")]
     Invalid {
@@ -66,6 +79,15 @@ pub enum ClientError {
         /// The endpoint's URL.
         endpoint: String,
         /// What went wrong, with its causes on one line.
+        message: String,
+    },
+    /// The endpoint's TLS certificate was refused: every call would be refused the same way, so
+    /// it is not retried.
+    #[error("the certificate of {endpoint} is not trusted: {message}")]
+    Certificate {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// What rustls refused, with its causes on one line, and what may help.
         message: String,
     },
     /// No complete answer came within the call timeout.
@@ -101,10 +123,23 @@ impl ClientError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Credentials(_) => ErrorKind::Credentials,
-            Self::Signing(_) | Self::Records(_) | Self::BodyTooLarge { .. } => ErrorKind::Other,
+            Self::Signing(_)
+            | Self::Records(_)
+            | Self::BodyTooLarge { .. }
+            | Self::Certificate { .. } => ErrorKind::Other,
             Self::Http { .. } | Self::Timeout { .. } => ErrorKind::Transient,
             Self::Response(e) => e.kind(),
             Self::DeadlineExceeded(inner) => inner.kind(),
+        }
+    }
+
+    /// Returns `true` when every further call would fail the same way: refused credentials, a
+    /// clock too far off, or an endpoint certificate that is not trusted.
+    pub fn repeats_on_every_call(&self) -> bool {
+        match self {
+            Self::Certificate { .. } => true,
+            Self::DeadlineExceeded(inner) => inner.repeats_on_every_call(),
+            _ => matches!(self.kind(), ErrorKind::Credentials | ErrorKind::ClockSkew),
         }
     }
 

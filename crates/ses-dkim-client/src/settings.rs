@@ -1,6 +1,7 @@
 //! Client settings: what the caller sets, and how the rest is found the way the AWS tools find
 //! it (flags first, then environment variables, then the shared config files).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -27,6 +28,10 @@ pub struct Settings {
     pub use_dual_stack: Option<bool>,
     /// Fixed credentials, instead of the credential chain.
     pub credentials: Option<Credentials>,
+    /// A PEM file of the certificate authorities HTTPS trusts instead of the built-in (webpki)
+    /// roots, ahead of `AWS_CA_BUNDLE` and the profile's `ca_bundle`; read for `https` endpoints
+    /// only.
+    pub ca_bundle: Option<PathBuf>,
     /// Attempts per call, ahead of `AWS_MAX_ATTEMPTS` and the profile; the default is 3.
     ///
     /// When this is `None`, aws-config reads `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` and the
@@ -60,6 +65,7 @@ impl Default for Settings {
             use_fips: None,
             use_dual_stack: None,
             credentials: None,
+            ca_bundle: None,
             max_attempts: None,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(20),
@@ -87,6 +93,8 @@ pub struct ResolvedSettings {
     pub retry: RetryConfig,
     /// Where credentials come from.
     pub credentials: SharedCredentialsProvider,
+    /// The certificate authorities' PEM file HTTPS trusts, when not the built-in roots.
+    pub ca_bundle: Option<PathBuf>,
     /// The rest of the caller's settings.
     pub settings: Settings,
 }
@@ -137,12 +145,14 @@ impl ResolvedSettings {
                 .credentials
                 .ok_or(ConfigError::NoCredentialsProvider)?,
         };
+        let ca_bundle = settings.ca_bundle.clone().or(found.ca_bundle);
         Ok(Self {
             region,
             endpoint,
             dkim_zone,
             retry,
             credentials,
+            ca_bundle,
             settings,
         })
     }
@@ -168,13 +178,17 @@ struct Found {
     use_dual_stack: Option<bool>,
     retry: Option<RetryConfig>,
     credentials: Option<SharedCredentialsProvider>,
+    ca_bundle: Option<PathBuf>,
 }
 
 /// The whole AWS configuration chain, through `aws-config`: environment, shared config and
 /// credentials files, profiles, SSO, web identity, container and instance metadata.
 #[cfg(feature = "credential-chain")]
 mod environment {
+    use std::path::PathBuf;
+
     use aws_config::BehaviorVersion;
+    use aws_config::profile::ProfileSet;
     use aws_runtime::env_config::file::EnvConfigFiles;
     use aws_smithy_types::retry::RetryConfig;
     use aws_types::os_shim_internal::{Env, Fs};
@@ -200,12 +214,21 @@ mod environment {
             loader = loader.credentials_provider(super::static_credentials(credentials));
         }
         let config = loader.load().await;
+        let env = Env::real();
+        let profiles = profiles(settings.profile.as_deref(), &env).await;
         if config.region().is_none() && settings.region.is_none() {
             // A misspelt profile has no region either: name the profile, not the region.
-            if let Some(profile) = missing_profile(settings.profile.as_deref()).await {
+            if let Some(profile) =
+                missing_profile(settings.profile.as_deref(), &env, profiles.as_ref())
+            {
                 return Err(ConfigError::UnknownProfile(profile));
             }
         }
+        // aws-config has no setting for it: read as the AWS CLI reads it.
+        let ca_bundle = set(env.get("AWS_CA_BUNDLE").ok()).or_else(|| {
+            let profiles = profiles.as_ref()?;
+            set(profiles.get("ca_bundle").map(str::to_owned))
+        });
 
         let service_url = ServiceConfigKey::builder()
             .service_id("SES")
@@ -221,24 +244,41 @@ mod environment {
             use_dual_stack: config.use_dual_stack(),
             retry: config.retry_config().cloned(),
             credentials: config.credentials_provider(),
+            ca_bundle: ca_bundle.map(PathBuf::from),
         })
+    }
+
+    /// Returns the shared config and credentials files, with the profile of `--profile` or
+    /// `AWS_PROFILE` selected; `None` when they cannot be read (aws-config says why).
+    async fn profiles(named: Option<&str>, env: &Env) -> Option<ProfileSet> {
+        let files = EnvConfigFiles::default();
+        let named = named.map(|name| name.to_owned().into());
+        aws_config::profile::load(&Fs::real(), env, &files, named)
+            .await
+            .ok()
     }
 
     /// Returns the profile named by `--profile` or `AWS_PROFILE` when the config and credentials
     /// files do not define it; `None` when no profile was named or it exists.
-    async fn missing_profile(named: Option<&str>) -> Option<String> {
-        let env = Env::real();
-        let from_env = env.get("AWS_PROFILE").ok().filter(|p| !p.trim().is_empty());
-        let name = named.map(str::to_owned).or(from_env)?;
-        let files = EnvConfigFiles::default();
-        let profiles = aws_config::profile::load(&Fs::real(), &env, &files, Some(name.into()))
-            .await
-            .ok()?;
+    fn missing_profile(
+        named: Option<&str>,
+        env: &Env,
+        profiles: Option<&ProfileSet>,
+    ) -> Option<String> {
+        if named.is_none() && set(env.get("AWS_PROFILE").ok()).is_none() {
+            return None;
+        }
+        let profiles = profiles?;
         let selected = profiles.selected_profile();
         profiles
             .get_profile(selected)
             .is_none()
             .then(|| selected.to_owned())
+    }
+
+    /// A value that is not blank.
+    fn set(value: Option<String>) -> Option<String> {
+        value.filter(|v| !v.trim().is_empty())
     }
 }
 
@@ -302,6 +342,7 @@ mod environment {
             use_dual_stack: flag("AWS_USE_DUALSTACK_ENDPOINT"),
             retry,
             credentials,
+            ca_bundle: var("AWS_CA_BUNDLE").map(std::path::PathBuf::from),
         })
     }
 }

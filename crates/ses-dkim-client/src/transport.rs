@@ -1,6 +1,7 @@
 //! Moving one request and its answer: a pooled hyper client (over rustls for HTTPS), with a
 //! timeout and a cap on the body.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,9 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::time::Instant;
 
 use ses_dkim_core::Endpoint;
@@ -24,8 +28,8 @@ pub(crate) struct Answer {
     pub(crate) body: Bytes,
 }
 
-/// A keep-alive HTTP/1.1 client for one endpoint: HTTPS (rustls with the webpki roots) or plain
-/// HTTP.
+/// A keep-alive HTTP/1.1 client for one endpoint: HTTPS (rustls with the webpki roots, or the
+/// authorities of a CA bundle) or plain HTTP.
 #[derive(Clone)]
 pub(crate) struct Transport {
     client: Pool,
@@ -55,9 +59,11 @@ impl Pool {
 }
 
 impl Transport {
-    /// Builds the transport for one endpoint; TLS is set up only when it is `https`.
+    /// Builds the transport for one endpoint; TLS is set up only when it is `https`, trusting
+    /// the authorities of `ca_bundle` when one is given and the webpki roots otherwise.
     pub(crate) fn new(
         endpoint: &Endpoint,
+        ca_bundle: Option<&Path>,
         connect_timeout: Duration,
         attempt_timeout: Duration,
         max_body_bytes: usize,
@@ -81,12 +87,21 @@ impl Transport {
             // Name the provider: several rustls providers may be compiled in through aws-config,
             // and the implicit default refuses to choose between them.
             let provider = Arc::new(crypto_provider());
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_provider_and_webpki_roots(provider)
-                .map_err(|e| ConfigError::Tls(e.to_string()))?
-                .https_only()
-                .enable_http1()
-                .wrap_connector(http);
+            let tls = hyper_rustls::HttpsConnectorBuilder::new();
+            let tls = match ca_bundle {
+                None => tls
+                    .with_provider_and_webpki_roots(provider)
+                    .map_err(|e| ConfigError::Tls(e.to_string()))?,
+                Some(path) => {
+                    let config = rustls::ClientConfig::builder_with_provider(provider)
+                        .with_safe_default_protocol_versions()
+                        .map_err(|e| ConfigError::Tls(e.to_string()))?
+                        .with_root_certificates(bundle_roots(path)?)
+                        .with_no_client_auth();
+                    tls.with_tls_config(config)
+                }
+            };
+            let https = tls.https_only().enable_http1().wrap_connector(http);
             Pool::Tls(builder.build(https))
         };
         Ok(Self {
@@ -163,11 +178,84 @@ impl Transport {
     }
 
     fn http_error(&self, error: &(dyn std::error::Error + 'static)) -> ClientError {
-        ClientError::Http {
+        let mut message = one_line(error);
+        let Some(refused) = certificate_error(error) else {
+            return ClientError::Http {
+                endpoint: self.endpoint.clone(),
+                message,
+            };
+        };
+        if matches!(refused, rustls::CertificateError::UnknownIssuer) {
+            message.push_str(
+                "; no authority the client trusts signed it: behind a TLS-inspecting proxy, \
+                 trust the proxy's authority with --ca-bundle or AWS_CA_BUNDLE",
+            );
+        }
+        ClientError::Certificate {
             endpoint: self.endpoint.clone(),
-            message: one_line(error),
+            message,
         }
     }
+}
+
+/// Returns why rustls refused the peer's certificate, when that is what failed.
+///
+/// hyper-rustls carries the rustls error inside an `io::Error` (inside another one), and the
+/// `source` of an `io::Error` skips what it wraps: the walk goes into what each one wraps.
+fn certificate_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::CertificateError> {
+    let mut next = Some(error);
+    // Bounded: a chain of errors is short, and a cycle would be a bug elsewhere.
+    for _ in 0..16 {
+        let error = next?;
+        if let Some(rustls::Error::InvalidCertificate(refused)) = error.downcast_ref() {
+            return Some(refused);
+        }
+        next = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|wrapped| wrapped as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    None
+}
+
+/// Reads the certificate authorities of a PEM bundle, as the AWS CLI's `ca_bundle` names one.
+///
+/// Sections other than certificates are skipped, and so are certificates that cannot serve as
+/// a trust anchor (a system bundle may hold a few): a warning counts them. A bundle that cannot
+/// be read, is not PEM, or leaves no authority is an error.
+fn bundle_roots(path: &Path) -> Result<RootCertStore, ConfigError> {
+    let invalid = |reason: String| ConfigError::CaBundle {
+        path: path.to_owned(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(format!("not a PEM file: {e}")))?;
+    let found = certificates.len();
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(certificates);
+    if added == 0 {
+        let reason = if found == 0 {
+            "it holds no PEM certificate".to_owned()
+        } else {
+            format!("none of its {found} certificates can serve as an authority")
+        };
+        return Err(invalid(reason));
+    }
+    if ignored > 0 {
+        tracing::warn!(
+            bundle = %path.display(),
+            ignored,
+            "certificates of the CA bundle that cannot serve as an authority are ignored"
+        );
+    }
+    tracing::debug!(bundle = %path.display(), authorities = added, "trusting a CA bundle");
+    Ok(roots)
 }
 
 /// The rustls crypto provider this build was compiled with (aws-lc-rs when both are).
@@ -192,7 +280,81 @@ mod tests {
     fn transport(url: &str) -> Transport {
         let second = Duration::from_secs(1);
         let endpoint = Endpoint::parse(url).unwrap();
-        Transport::new(&endpoint, second, second, 1024).unwrap()
+        Transport::new(&endpoint, None, second, second, 1024).unwrap()
+    }
+
+    /// Amazon Root CA 1, which signs the SES endpoints' certificates: a real one-authority bundle.
+    const AMAZON_ROOT: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/amazon-root-ca-1.pem"
+    );
+
+    fn with_bundle(url: &str, bundle: &Path) -> Result<Transport, ConfigError> {
+        let second = Duration::from_secs(1);
+        let endpoint = Endpoint::parse(url).unwrap();
+        Transport::new(&endpoint, Some(bundle), second, second, 1024)
+    }
+
+    fn bundle_error(url: &str, bundle: &Path) -> String {
+        match with_bundle(url, bundle) {
+            Err(e @ ConfigError::CaBundle { .. }) => e.to_string(),
+            Err(e) => panic!("not a CA bundle error: {e}"),
+            Ok(_) => panic!("{} was accepted", bundle.display()),
+        }
+    }
+
+    /// A bundle of authorities replaces the webpki roots; a plain-HTTP endpoint never reads it.
+    #[test]
+    fn a_ca_bundle_is_read_for_https_only() {
+        let https = "https://email.eu-west-1.amazonaws.com";
+        let tls = with_bundle(https, Path::new(AMAZON_ROOT)).unwrap();
+        assert!(matches!(tls.client, Pool::Tls(_)));
+        let plain = with_bundle("http://127.0.0.1:4566", Path::new("/nonexistent/ca.pem"));
+        assert!(matches!(plain.unwrap().client, Pool::Plain(_)));
+    }
+
+    /// A bundle that is missing, empty, not PEM or without one usable authority is refused, with
+    /// its path and where it was set.
+    #[test]
+    fn an_unusable_ca_bundle_is_named() {
+        let dir = std::env::temp_dir().join(format!("ses-dkim-bundle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let https = "https://email.eu-west-1.amazonaws.com";
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let not_a_certificate = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let cases = [
+            (dir.join("missing.pem"), "No such file"),
+            (write("empty.pem", ""), "it holds no PEM certificate"),
+            (
+                write(
+                    "key-only.pem",
+                    "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                ),
+                "it holds no PEM certificate",
+            ),
+            (
+                write("broken.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n"),
+                "not a PEM file",
+            ),
+            (
+                write("bad-der.pem", not_a_certificate),
+                "none of its 1 certificates can serve as an authority",
+            ),
+        ];
+        for (path, reason) in &cases {
+            let shown = bundle_error(https, path);
+            assert!(
+                shown.contains(&path.display().to_string())
+                    && shown.contains("AWS_CA_BUNDLE")
+                    && shown.contains(reason),
+                "{shown}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A plain-HTTP endpoint (a local peer) never sets up TLS, nor loads the root certificates.
