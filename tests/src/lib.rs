@@ -87,17 +87,7 @@ impl Moto {
     /// Fails when moto is not installed in `.venv`, when it exits early or when it does not
     /// answer within [`MOTO_START_TIMEOUT`]; the error then carries the tail of moto's log.
     pub fn start() -> io::Result<Moto> {
-        let server = venv_bin("moto_server");
-        if !server.is_file() {
-            return Err(io::Error::other(format!(
-                "moto is not installed ({} is missing): {SETUP_HINT}",
-                server.display()
-            )));
-        }
-
-        // The port is free when picked but could be taken before moto binds it: moto then exits
-        // at once, and another port is tried.
-        process::with_retries("moto_server", || Moto::start_once(&server, None))
+        Moto::launch(None)
     }
 
     /// Starts `moto_server` serving HTTPS on 127.0.0.1 with the server certificate of `certs`.
@@ -109,6 +99,10 @@ impl Moto {
     ///
     /// As [`Moto::start`].
     pub fn start_tls(certs: &TestCertificates) -> io::Result<Moto> {
+        Moto::launch(Some(certs))
+    }
+
+    fn launch(certs: Option<&TestCertificates>) -> io::Result<Moto> {
         let server = venv_bin("moto_server");
         if !server.is_file() {
             return Err(io::Error::other(format!(
@@ -116,7 +110,9 @@ impl Moto {
                 server.display()
             )));
         }
-        process::with_retries("moto_server", || Moto::start_once(&server, Some(certs)))
+        // The port is free when picked but could be taken before moto binds it: moto then exits
+        // at once, and another port is tried.
+        process::with_retries("moto_server", || Moto::start_once(&server, certs))
     }
 
     /// Returns the URL to send AWS requests to, `http://127.0.0.1:PORT` (`https://` for a server
@@ -186,25 +182,8 @@ impl Moto {
     /// Fails when the script cannot run, exits with an error or prints something other than
     /// two words.
     pub fn create_access_key(&self) -> io::Result<(String, String)> {
-        let script = repo_root().join("scripts").join("moto-iam-key.py");
-        let script = script.to_string_lossy();
         let endpoint = self.endpoint();
-        let python = venv_bin("python");
-        if !python.is_file() {
-            return Err(io::Error::other(format!(
-                "the test venv is missing ({} not found): {SETUP_HINT}",
-                python.display()
-            )));
-        }
-
-        let out = run(&python, &[&script, "--endpoint", &endpoint], &[], None)?;
-        if out.code != Some(0) {
-            return Err(io::Error::other(format!(
-                "moto-iam-key.py failed ({}): {}",
-                out.status,
-                out.stderr.trim_end()
-            )));
-        }
+        let out = venv_script("moto-iam-key.py", &["--endpoint", &endpoint])?;
         let mut words = out.stdout.split_whitespace();
         match (words.next(), words.next(), words.next()) {
             (Some(id), Some(secret), None) => Ok((id.to_owned(), secret.to_owned())),
@@ -525,9 +504,26 @@ credentials = sts.assume_role(RoleArn=arn, RoleSessionName="ses-dkim-test")["Cre
 print(credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"])
 "#;
 
-/// Runs `script` with the venv's python (through [`run`], so in a clean AWS environment) and
-/// fails unless it exits with 0.
+/// Runs `scripts/NAME` with the venv's python and returns its output when it succeeds.
+fn venv_script(name: &str, args: &[&str]) -> io::Result<Run> {
+    let script = repo_root().join("scripts").join(name);
+    let script = script.to_string_lossy();
+    let mut all = vec![script.as_ref()];
+    all.extend_from_slice(args);
+    python(&all, name)
+}
+
+/// Runs the Python source `script` with the venv's python and returns its output when it
+/// succeeds; `what` names it in the error.
 fn venv_python(script: &str, args: &[&str], what: &str) -> io::Result<Run> {
+    let mut all = vec!["-c", script];
+    all.extend_from_slice(args);
+    python(&all, &format!("{what} through boto3"))
+}
+
+/// Runs the venv's python with `args` (through [`run`], so in a clean AWS environment) and fails
+/// unless it exits with 0; `what` names the script in the error.
+fn python(args: &[&str], what: &str) -> io::Result<Run> {
     let python = venv_bin("python");
     if !python.is_file() {
         return Err(io::Error::other(format!(
@@ -535,12 +531,10 @@ fn venv_python(script: &str, args: &[&str], what: &str) -> io::Result<Run> {
             python.display()
         )));
     }
-    let mut all = vec!["-c", script];
-    all.extend_from_slice(args);
-    let out = run(&python, &all, &[], None)?;
+    let out = run(&python, args, &[], None)?;
     if out.code != Some(0) {
         return Err(io::Error::other(format!(
-            "{what} through boto3 failed ({}): {}",
+            "{what} failed ({}): {}",
             out.status,
             out.stderr.trim_end()
         )));
@@ -562,24 +556,9 @@ impl TestCertificates {
     ///
     /// Fails when the venv is missing or the script fails.
     pub fn make() -> io::Result<TestCertificates> {
-        let python = venv_bin("python");
-        if !python.is_file() {
-            return Err(io::Error::other(format!(
-                "the test venv is missing ({} not found): {SETUP_HINT}",
-                python.display()
-            )));
-        }
         let dir = TempDir::new("ses-dkim-tls")?;
-        let script = repo_root().join("scripts").join("tls-test-cert.py");
-        let (script, target) = (script.to_string_lossy(), dir.path().to_string_lossy());
-        let out = run(&python, &[&script, "--dir", &target], &[], None)?;
-        if out.code != Some(0) {
-            return Err(io::Error::other(format!(
-                "tls-test-cert.py failed ({}): {}",
-                out.status,
-                out.stderr.trim_end()
-            )));
-        }
+        let target = dir.path().to_string_lossy();
+        venv_script("tls-test-cert.py", &["--dir", &target])?;
         Ok(TestCertificates { dir })
     }
 

@@ -63,6 +63,14 @@
 //! [`EndpointError`] for configuration, [`SigningError`] for signing, [`ResponseError`] (a
 //! [`ServiceError`] or a [`ParseError`]) for answers, and [`ZoneError`] and [`RecordError`] for
 //! records. [`ErrorKind`] classifies answers for retrying.
+//!
+//! # Features
+//!
+//! - `ring` (on by default): the signer's SHA-256 and HMAC come from ring, whose assembly is the
+//!   fastest where the CPU has no SHA extensions; ring's build compiles C and assembly, so the
+//!   target needs a C compiler. Without it, they come from RustCrypto's `sha2` and `hmac`, and
+//!   the crate builds with nothing but Rust (`default-features = false`). Signatures are the
+//!   same either way.
 
 #![cfg_attr(
     not(test),
@@ -81,6 +89,7 @@ pub mod domain;
 pub mod endpoint;
 pub mod error;
 pub mod format;
+mod hash;
 pub mod list;
 pub mod pacing;
 pub mod records;

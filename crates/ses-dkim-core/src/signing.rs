@@ -12,9 +12,9 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{HeaderName, HeaderValue, Method, Request};
-use ring::{digest, hmac};
 
 use crate::credentials::Credentials;
+use crate::hash::{Hmac, HmacKey, Sha256, sha256};
 use crate::region::Region;
 
 /// The SigV4 signing name of SES; the endpoint's host prefix, `email`, is a different word.
@@ -52,7 +52,8 @@ pub fn sign<B: AsRef<[u8]>>(
 /// signer derives it (four HMACs, with aws-sigv4's `generate_signing_key`) once per day, region
 /// and secret rather than for every request, and keeps the HMAC keyed with it. For requests of
 /// the shape this crate builds (`POST /` with only `host` and `content-type`) it also hashes the
-/// canonical request itself (SHA-256 and HMAC from ring), starting from the kept hash state of
+/// canonical request itself (SHA-256 and HMAC from ring, or from `sha2` and `hmac` without the
+/// `ring` feature), starting from the kept hash state of
 /// its constant first part and writing only the rest, which changes with every request, into a
 /// kept buffer; any other request goes to aws-sigv4's general signer. Both give the signature
 /// [`sign`] gives.
@@ -72,7 +73,7 @@ struct CachedKey {
     date: [u8; 8],
     region: String,
     secret: String,
-    key: hmac::Key,
+    key: HmacKey,
 }
 
 /// The SHA-256 state after the canonical request's part that is the same for every request to
@@ -81,7 +82,7 @@ struct CachedKey {
 struct CachedPrefix {
     content_type: Option<String>,
     host: String,
-    hash: digest::Context,
+    hash: Sha256,
 }
 
 impl Signer {
@@ -110,7 +111,7 @@ impl Signer {
         let (Some(stamp), Some(shape)) = (Stamp::of(time), Shape::of(request, credentials)) else {
             return sign_general(request, credentials, region, time);
         };
-        let mut mac = self.keyed_mac(credentials.secret_access_key(), region, &stamp, time);
+        let mut mac = self.keyed_mac(credentials.secret_access_key(), region, &stamp, time)?;
 
         let signed_headers = shape.signed_headers();
         // The rest of the canonical request, then the string to sign, are gathered in a kept
@@ -151,7 +152,7 @@ impl Signer {
         scratch.push(b'\n');
         scratch.extend_from_slice(&canonical_hash);
         mac.update(&scratch);
-        let signature = hex(mac.sign().as_ref());
+        let signature = hex(mac.finish().as_ref());
         self.scratch = scratch;
 
         authorization.extend_from_slice(b", SignedHeaders=");
@@ -184,37 +185,38 @@ impl Signer {
         region: &Region,
         stamp: &Stamp,
         time: SystemTime,
-    ) -> hmac::Context {
+    ) -> Result<Hmac, SigningError> {
         let region = region.as_str();
         let kept = self
             .key
             .as_ref()
             .filter(|key| key.date == stamp.date() && key.region == region && key.secret == secret);
         if let Some(kept) = kept {
-            return hmac::Context::with_key(&kept.key);
+            return Ok(kept.key.start());
         }
         let signing_key = v4::generate_signing_key(secret, time, region, SIGNING_NAME);
-        let key = hmac::Key::new(hmac::HMAC_SHA256, signing_key.as_ref());
-        let mac = hmac::Context::with_key(&key);
+        let key = HmacKey::new(signing_key.as_ref())
+            .ok_or_else(|| SigningError::new("the signing key cannot key an HMAC"))?;
+        let mac = key.start();
         self.key = Some(CachedKey {
             date: stamp.date(),
             region: region.to_owned(),
             secret: secret.to_owned(),
             key,
         });
-        mac
+        Ok(mac)
     }
 
     /// Returns the hash state after the canonical request's constant first part, kept for as
     /// long as the `content-type` and `host` stay the same.
-    fn canonical_prefix(&mut self, shape: &Shape<'_>) -> digest::Context {
+    fn canonical_prefix(&mut self, shape: &Shape<'_>) -> Sha256 {
         let kept = self.prefix.as_ref().filter(|prefix| {
             prefix.content_type.as_deref() == shape.content_type && prefix.host == shape.host
         });
         if let Some(prefix) = kept {
             return prefix.hash.clone();
         }
-        let mut hash = digest::Context::new(&digest::SHA256);
+        let mut hash = Sha256::new();
         // Method, path, the empty query, then the headers that sort before `x-amz-date`.
         hash.update(b"POST\n/\n\n");
         if let Some(content_type) = shape.content_type {
@@ -375,7 +377,7 @@ impl<'a> Shape<'a> {
         signed_headers: &str,
         body: &impl AsRef<[u8]>,
     ) {
-        let payload_hash = hex(digest::digest(&digest::SHA256, body.as_ref()).as_ref());
+        let payload_hash = hex(sha256(body.as_ref()).as_ref());
         rest.extend_from_slice(&stamp.date_time);
         rest.push(b'\n');
         if let Some(token) = self.session_token {
