@@ -796,6 +796,8 @@ fn usage_errors_exit_2() {
             &["verify", "-", "--region", "mars-1"],
             &[
                 "unknown SES region `mars-1`",
+                "--endpoint-url and --dkim-zone",
+                "the region came from --region",
                 "us-east-1",
                 "eu-west-1",
                 "af-south-1",
@@ -826,6 +828,37 @@ fn usage_errors_exit_2() {
             );
         }
     }
+
+    // A region from the environment is named with the variable it came from.
+    for variable in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        let env = [FAKE_KEYS[0], FAKE_KEYS[1], (variable, "Us-East-1")];
+        let out = run(&bin, &["verify", "-"], &env, Some(list)).unwrap();
+        assert_eq!(out.code, Some(2), "{variable}: stderr: {}", out.stderr);
+        assert!(
+            out.stderr.contains("invalid region `Us-East-1`")
+                && out
+                    .stderr
+                    .contains(&format!("the region came from {variable}")),
+            "{}",
+            out.stderr
+        );
+    }
+    // A region unknown to the table, with an endpoint given, still needs its DKIM zone.
+    let endpoint = [
+        "--region",
+        "eu-wst-1",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+    ];
+    let mut args = vec!["verify", "-"];
+    args.extend_from_slice(&endpoint);
+    let out = run(&bin, &args, &FAKE_KEYS, Some(list)).unwrap();
+    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("is the region spelt right?") && out.stderr.contains("--dkim-zone"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// A misspelt `--profile` (or `AWS_PROFILE`) has no region either: the error names the profile.

@@ -34,12 +34,14 @@ use crate::status::{Answer, ask, plural};
 use crate::verify::{EXIT_CONFIG, EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK};
 
 /// The exit statuses of `ses-dkim check`, for its help.
-pub(crate) const EXIT_HELP: &str = "\
+pub(crate) const EXIT_HELP: &str = crate::cli::with_configuration!(
+    "\
 Exit status:
   0  every expected record is published and right
   1  a record is missing, wrong, doubled or could not be looked up, a domain has no tokens, a
      line was invalid, or a call failed (each is reported)
-  2  usage or configuration error, including credentials SES refuses";
+  2  usage or configuration error, including credentials SES refuses"
+);
 
 /// How many DNS lookups may be in flight at once.
 const MAX_LOOKUPS_IN_FLIGHT: usize = 16;

@@ -5,18 +5,42 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ses_dkim_core::OutputFormat;
 
-const AFTER_HELP: &str = "\
-Exit status:
-  0  every domain got its records
-  1  a line was invalid or a domain failed (each is reported on stderr)
-  2  usage or configuration error, including missing credentials, and credentials SES refuses
-     or a skewed clock before any domain was verified (nothing was verified)
-
+/// Appends to a help ending (a literal) how every command finds its settings.
+macro_rules! with_configuration {
+    ($ending:literal) => {
+        concat!(
+            $ending,
+            "\n\n",
+            "\
 Configuration follows the AWS CLI: credentials from the standard chain (environment, shared
 files with --profile or AWS_PROFILE, SSO, web identity, container and instance metadata); the
 region from --region, AWS_REGION, AWS_DEFAULT_REGION, then the profile; the endpoint from
 --endpoint-url, AWS_ENDPOINT_URL_SES, AWS_ENDPOINT_URL, then the profile; attempts from
---max-attempts, AWS_MAX_ATTEMPTS, then the profile.";
+--max-attempts, AWS_MAX_ATTEMPTS, then the profile; the authorities HTTPS trusts from
+--ca-bundle, AWS_CA_BUNDLE, the profile's ca_bundle, then the compiled-in roots."
+        )
+    };
+}
+pub(crate) use with_configuration;
+
+/// The top-level help's ending: what the exit statuses have in common.
+const AFTER_HELP: &str = with_configuration!(
+    "\
+Exit status: 0 when everything asked for is in order, 1 when a line, a domain or a record is
+not (each is reported on stderr), 2 for a usage or configuration error (nothing was done);
+each command's --help says what it checks."
+);
+
+/// The ending of `verify --help`.
+const VERIFY_AFTER_HELP: &str = with_configuration!(
+    "\
+Exit status:
+  0  every domain got its records
+  1  a line was invalid or a domain failed (each is reported on stderr)
+  2  usage or configuration error, including missing credentials, and credentials SES refuses,
+     a skewed clock or an untrusted endpoint certificate before any domain was verified
+     (nothing was verified)"
+);
 
 /// Verify domains with Amazon SES Easy DKIM and print the CNAME records to publish.
 #[derive(Debug, Parser)]
@@ -42,7 +66,7 @@ pub(crate) enum Command {
     /// The list holds one domain per line; blank lines and `#` comments are skipped, and
     /// duplicates (after normalising case and a trailing dot) are called once. Records go to
     /// stdout as each domain completes; problems go to stderr as `path:line: message`.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = VERIFY_AFTER_HELP)]
     Verify(VerifyArgs),
 
     /// Ask SES (GetIdentityDkimAttributes, 100 domains a call) what it thinks of each domain's

@@ -1,6 +1,7 @@
 //! One SES client per region, built the same way for every subcommand.
 
-use ses_dkim_client::{SesClient, Settings};
+use ses_dkim_client::{ConfigError, SesClient, Settings};
+use ses_dkim_core::{EndpointError, RegionError, ZoneError};
 use tracing::info;
 
 use crate::cli::SesArgs;
@@ -40,7 +41,7 @@ pub(crate) async fn clients(
         };
         let client = SesClient::from_settings(settings)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| explain(&e, !ses.region.is_empty()))?;
         // Credentials now, before anything is read, called or written: missing ones are a
         // configuration error, not the failure of whichever domain comes first.
         client.load_credentials().await.map_err(|e| e.to_string())?;
@@ -48,4 +49,36 @@ pub(crate) async fn clients(
         clients.push(client);
     }
     Ok(clients)
+}
+
+/// Returns a configuration error with what to do about it with this binary's flags, and for a
+/// region, where it came from.
+fn explain(error: &ConfigError, region_flag: bool) -> String {
+    match error {
+        ConfigError::Region(_) => format!("{error}; {}", region_origin(region_flag)),
+        ConfigError::Endpoint(EndpointError::Region(RegionError::Unknown(_))) => format!(
+            "{error} (--endpoint-url and --dkim-zone); {}",
+            region_origin(region_flag)
+        ),
+        ConfigError::Zone(ZoneError::UnknownRegion(_) | ZoneError::Undocumented(_)) => {
+            format!("{error}, with --dkim-zone")
+        }
+        _ => error.to_string(),
+    }
+}
+
+/// Says where the region came from, as far as this binary can tell: the flag, the variables the
+/// AWS tools read, or else the profile.
+fn region_origin(region_flag: bool) -> String {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let origin = if region_flag {
+        "--region"
+    } else if set("AWS_REGION") {
+        "AWS_REGION"
+    } else if set("AWS_DEFAULT_REGION") {
+        "AWS_DEFAULT_REGION"
+    } else {
+        "the profile's `region`"
+    };
+    format!("the region came from {origin}")
 }

@@ -65,12 +65,14 @@ pub(crate) struct StatusArgs {
 }
 
 /// The exit statuses of `ses-dkim status`, for its help.
-pub(crate) const EXIT_HELP: &str = "\
+pub(crate) const EXIT_HELP: &str = crate::cli::with_configuration!(
+    "\
 Exit status:
   0  every domain is Success in every region
   1  a domain is not (Pending, TemporaryFailure, NotStarted, Failed, NotFound or a state this
      version does not know), a line was invalid, or a call failed (each is reported on stderr)
-  2  usage or configuration error, including credentials SES refuses";
+  2  usage or configuration error, including credentials SES refuses"
+);
 
 /// Runs the command and returns the exit status.
 pub(crate) async fn run(args: StatusArgs) -> u8 {

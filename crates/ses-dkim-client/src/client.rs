@@ -83,7 +83,7 @@ impl SesClient {
         let settings = &resolved.settings;
         let transport = Transport::new(
             &resolved.endpoint,
-            resolved.ca_bundle.as_deref(),
+            resolved.ca_bundle.as_ref(),
             settings.connect_timeout,
             settings.attempt_timeout,
             settings.max_body_bytes,

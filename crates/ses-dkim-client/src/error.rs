@@ -39,14 +39,12 @@ pub enum ConfigError {
     #[error("cannot set up TLS: {0}")]
     Tls(String),
     /// The certificate authorities' bundle cannot be read or holds no usable certificate.
-    #[error(
-        "cannot use the CA bundle {} (from --ca-bundle, AWS_CA_BUNDLE or the profile's \
-         `ca_bundle`): {reason}",
-        path.display()
-    )]
+    #[error("cannot use the CA bundle {} named by {named_by}: {reason}", path.display())]
     CaBundle {
         /// The bundle's path.
         path: PathBuf,
+        /// Where it was named (see [`crate::CaBundle::named_by`]).
+        named_by: &'static str,
         /// What is wrong with it.
         reason: String,
     },

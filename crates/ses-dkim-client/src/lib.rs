@@ -27,4 +27,4 @@ mod transport;
 
 pub use client::{CallOptions, SesClient};
 pub use error::{ClientError, ConfigError};
-pub use settings::{ResolvedSettings, Settings};
+pub use settings::{CaBundle, ResolvedSettings, Settings};

@@ -79,6 +79,26 @@ impl Default for Settings {
     }
 }
 
+/// A PEM file of certificate authorities, and where it was named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CaBundle {
+    /// The file.
+    pub path: PathBuf,
+    /// Where it was named: `the ca_bundle setting (--ca-bundle)`, `AWS_CA_BUNDLE` or `the
+    /// profile's ca_bundle`, for error messages.
+    pub named_by: &'static str,
+}
+
+impl CaBundle {
+    fn new(path: impl Into<PathBuf>, named_by: &'static str) -> Self {
+        Self {
+            path: path.into(),
+            named_by,
+        }
+    }
+}
+
 /// Settings with everything looked up: what a client actually uses.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -94,7 +114,7 @@ pub struct ResolvedSettings {
     /// Where credentials come from.
     pub credentials: SharedCredentialsProvider,
     /// The certificate authorities' PEM file HTTPS trusts, when not the built-in roots.
-    pub ca_bundle: Option<PathBuf>,
+    pub ca_bundle: Option<CaBundle>,
     /// The rest of the caller's settings.
     pub settings: Settings,
 }
@@ -145,7 +165,10 @@ impl ResolvedSettings {
                 .credentials
                 .ok_or(ConfigError::NoCredentialsProvider)?,
         };
-        let ca_bundle = settings.ca_bundle.clone().or(found.ca_bundle);
+        let ca_bundle = match &settings.ca_bundle {
+            Some(path) => Some(CaBundle::new(path, "the ca_bundle setting (--ca-bundle)")),
+            None => found.ca_bundle,
+        };
         Ok(Self {
             region,
             endpoint,
@@ -178,15 +201,13 @@ struct Found {
     use_dual_stack: Option<bool>,
     retry: Option<RetryConfig>,
     credentials: Option<SharedCredentialsProvider>,
-    ca_bundle: Option<PathBuf>,
+    ca_bundle: Option<CaBundle>,
 }
 
 /// The whole AWS configuration chain, through `aws-config`: environment, shared config and
 /// credentials files, profiles, SSO, web identity, container and instance metadata.
 #[cfg(feature = "credential-chain")]
 mod environment {
-    use std::path::PathBuf;
-
     use aws_config::BehaviorVersion;
     use aws_config::profile::ProfileSet;
     use aws_runtime::env_config::file::EnvConfigFiles;
@@ -194,7 +215,7 @@ mod environment {
     use aws_types::os_shim_internal::{Env, Fs};
     use aws_types::service_config::ServiceConfigKey;
 
-    use super::{Found, Settings};
+    use super::{CaBundle, Found, Settings};
     use crate::error::ConfigError;
 
     pub(super) async fn look_up(settings: &Settings) -> Result<Found, ConfigError> {
@@ -225,9 +246,11 @@ mod environment {
             }
         }
         // aws-config has no setting for it: read as the AWS CLI reads it.
-        let ca_bundle = set(env.get("AWS_CA_BUNDLE").ok()).or_else(|| {
-            let profiles = profiles.as_ref()?;
-            set(profiles.get("ca_bundle").map(str::to_owned))
+        let from_env =
+            set(env.get("AWS_CA_BUNDLE").ok()).map(|path| CaBundle::new(path, "AWS_CA_BUNDLE"));
+        let ca_bundle = from_env.or_else(|| {
+            let path = set(profiles.as_ref()?.get("ca_bundle").map(str::to_owned))?;
+            Some(CaBundle::new(path, "the profile's ca_bundle"))
         });
 
         let service_url = ServiceConfigKey::builder()
@@ -244,7 +267,7 @@ mod environment {
             use_dual_stack: config.use_dual_stack(),
             retry: config.retry_config().cloned(),
             credentials: config.credentials_provider(),
-            ca_bundle: ca_bundle.map(PathBuf::from),
+            ca_bundle,
         })
     }
 
@@ -342,7 +365,7 @@ mod environment {
             use_dual_stack: flag("AWS_USE_DUALSTACK_ENDPOINT"),
             retry,
             credentials,
-            ca_bundle: var("AWS_CA_BUNDLE").map(std::path::PathBuf::from),
+            ca_bundle: var("AWS_CA_BUNDLE").map(|path| super::CaBundle::new(path, "AWS_CA_BUNDLE")),
         })
     }
 }

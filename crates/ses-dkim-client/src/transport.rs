@@ -1,7 +1,6 @@
 //! Moving one request and its answer: a pooled hyper client (over rustls for HTTPS), with a
 //! timeout and a cap on the body.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +19,7 @@ use tokio::time::Instant;
 use ses_dkim_core::Endpoint;
 
 use crate::error::{ClientError, ConfigError, one_line};
+use crate::settings::CaBundle;
 
 /// What came back: the status, the request-id header and the whole body.
 pub(crate) struct Answer {
@@ -63,7 +63,7 @@ impl Transport {
     /// the authorities of `ca_bundle` when one is given and the webpki roots otherwise.
     pub(crate) fn new(
         endpoint: &Endpoint,
-        ca_bundle: Option<&Path>,
+        ca_bundle: Option<&CaBundle>,
         connect_timeout: Duration,
         attempt_timeout: Duration,
         max_body_bytes: usize,
@@ -92,11 +92,11 @@ impl Transport {
                 None => tls
                     .with_provider_and_webpki_roots(provider)
                     .map_err(|e| ConfigError::Tls(e.to_string()))?,
-                Some(path) => {
+                Some(bundle) => {
                     let config = rustls::ClientConfig::builder_with_provider(provider)
                         .with_safe_default_protocol_versions()
                         .map_err(|e| ConfigError::Tls(e.to_string()))?
-                        .with_root_certificates(bundle_roots(path)?)
+                        .with_root_certificates(bundle_roots(bundle)?)
                         .with_no_client_auth();
                     tls.with_tls_config(config)
                 }
@@ -185,16 +185,34 @@ impl Transport {
                 message,
             };
         };
-        if matches!(refused, rustls::CertificateError::UnknownIssuer) {
-            message.push_str(
-                "; no authority the client trusts signed it: behind a TLS-inspecting proxy, \
-                 trust the proxy's authority with --ca-bundle or AWS_CA_BUNDLE",
-            );
+        if let Some(hint) = certificate_hint(refused) {
+            message.push_str("; ");
+            message.push_str(hint);
         }
         ClientError::Certificate {
             endpoint: self.endpoint.clone(),
             message,
         }
+    }
+}
+
+/// Returns what to check for the refusals with a likely cause.
+fn certificate_hint(refused: &rustls::CertificateError) -> Option<&'static str> {
+    use rustls::CertificateError as Refused;
+    match refused {
+        Refused::UnknownIssuer => Some(
+            "no authority the client trusts signed it: behind a TLS-inspecting proxy, trust the \
+             proxy's authority with --ca-bundle or AWS_CA_BUNDLE",
+        ),
+        Refused::NotValidForName | Refused::NotValidForNameContext { .. } => Some(
+            "it is another host's: check the endpoint (--endpoint-url, AWS_ENDPOINT_URL_SES, \
+             AWS_ENDPOINT_URL) and the region",
+        ),
+        Refused::Expired
+        | Refused::ExpiredContext { .. }
+        | Refused::NotValidYet
+        | Refused::NotValidYetContext { .. } => Some("check this machine's clock"),
+        _ => None,
     }
 }
 
@@ -227,9 +245,11 @@ fn certificate_error<'a>(
 /// Sections other than certificates are skipped, and so are certificates that cannot serve as
 /// a trust anchor (a system bundle may hold a few): a warning counts them. A bundle that cannot
 /// be read, is not PEM, or leaves no authority is an error.
-fn bundle_roots(path: &Path) -> Result<RootCertStore, ConfigError> {
+fn bundle_roots(bundle: &CaBundle) -> Result<RootCertStore, ConfigError> {
+    let path = bundle.path.as_path();
     let invalid = |reason: String| ConfigError::CaBundle {
         path: path.to_owned(),
+        named_by: bundle.named_by,
         reason,
     };
     let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
@@ -275,6 +295,8 @@ compile_error!("ses-dkim-client needs a TLS crypto provider: enable feature `aws
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn transport(url: &str) -> Transport {
@@ -292,7 +314,11 @@ mod tests {
     fn with_bundle(url: &str, bundle: &Path) -> Result<Transport, ConfigError> {
         let second = Duration::from_secs(1);
         let endpoint = Endpoint::parse(url).unwrap();
-        Transport::new(&endpoint, Some(bundle), second, second, 1024)
+        let bundle = CaBundle {
+            path: bundle.to_owned(),
+            named_by: "AWS_CA_BUNDLE",
+        };
+        Transport::new(&endpoint, Some(&bundle), second, second, 1024)
     }
 
     fn bundle_error(url: &str, bundle: &Path) -> String {
@@ -349,12 +375,44 @@ mod tests {
             let shown = bundle_error(https, path);
             assert!(
                 shown.contains(&path.display().to_string())
-                    && shown.contains("AWS_CA_BUNDLE")
+                    && shown.contains("named by AWS_CA_BUNDLE")
                     && shown.contains(reason),
                 "{shown}"
             );
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A refused certificate is found inside the `io::Error`s hyper-rustls wraps it in, and the
+    /// refusals with a likely cause say what to check.
+    #[test]
+    fn refused_certificates_are_found_and_explained() {
+        use rustls::CertificateError as Refused;
+        let wrapped = |refused: Refused| {
+            let tls = std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(refused),
+            );
+            std::io::Error::other(tls)
+        };
+        let outer = wrapped(Refused::UnknownIssuer);
+        assert!(matches!(
+            certificate_error(&outer),
+            Some(Refused::UnknownIssuer)
+        ));
+        let plain = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(certificate_error(&plain).is_none());
+
+        for (refused, needle) in [
+            (Refused::UnknownIssuer, "AWS_CA_BUNDLE"),
+            (Refused::NotValidForName, "--endpoint-url"),
+            (Refused::Expired, "clock"),
+            (Refused::NotValidYet, "clock"),
+        ] {
+            let hint = certificate_hint(&refused).unwrap_or_default();
+            assert!(hint.contains(needle), "{refused:?}: {hint}");
+        }
+        assert_eq!(certificate_hint(&Refused::BadSignature), None);
     }
 
     /// A plain-HTTP endpoint (a local peer) never sets up TLS, nor loads the root certificates.

@@ -61,8 +61,8 @@ impl fmt::Debug for DkimZone {
 pub enum ZoneError {
     /// The region is missing from the table.
     #[error(
-        "the DKIM zone of region `{0}` is not known; pass it explicitly (e.g. \
-         dkim.<region>.amazonses.com)"
+        "the DKIM zone of region `{0}` is not known (is the region spelt right?); pass the zone \
+         explicitly, e.g. dkim.<region>.amazonses.com"
     )]
     UnknownRegion(Region),
     /// The region is known, but no source states its DKIM zone.
