@@ -130,6 +130,51 @@ fn normalise_request_ids(text: &str) -> String {
 }
 
 /// Returns the summary line for a run with no failures.
+/// A shared config file and credentials file written for one test.
+struct AwsFiles {
+    config: String,
+    credentials: String,
+}
+
+impl AwsFiles {
+    /// Writes `config` and `credentials` into `dir`.
+    fn write(dir: &TempDir, config: &str, credentials: &str) -> AwsFiles {
+        let path = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            fs::write(&path, text).unwrap();
+            path.to_str().unwrap().to_owned()
+        };
+        AwsFiles {
+            config: path("config", config),
+            credentials: path("credentials", credentials),
+        }
+    }
+
+    /// Returns the two variables that point the AWS tools at the files.
+    fn env(&self) -> [(&'static str, &str); 2] {
+        [
+            ("AWS_CONFIG_FILE", &self.config),
+            ("AWS_SHARED_CREDENTIALS_FILE", &self.credentials),
+        ]
+    }
+}
+
+/// Checks that a run stopped at its first domain with a configuration error (exit 2, only the
+/// CSV header written, one error line and the summary saying so) and returns the error line.
+fn stopped_at_the_first_domain(out: &Run) -> String {
+    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, CSV_HEADER);
+    let stderr = normalise_seconds(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert_eq!(
+        lines[1],
+        "ses-dkim: 0 verified, 1 failed, 0 invalid lines, 0 duplicates skipped in N.Ns; stopped \
+         early, the remaining domains were not attempted"
+    );
+    lines[0].to_owned()
+}
+
 fn summary(verified: usize, invalid: usize, duplicates: usize) -> String {
     let lines = if invalid == 1 { "line" } else { "lines" };
     let dups = if duplicates == 1 {
@@ -368,24 +413,14 @@ fn f19_wrong_secret_names_the_likely_causes_and_stops_early() {
     );
 
     // Refused credentials before any success count as a configuration error.
-    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
-    assert_eq!(out.stdout, CSV_HEADER);
-    let stderr = normalise_seconds(&out.stderr);
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{stderr}");
-    let error = lines[0];
+    let error = stopped_at_the_first_domain(&out);
     assert!(
         error.starts_with("ses-dkim: <stdin>:1: a.example.com: "),
-        "{stderr}"
+        "{error}"
     );
     for needle in ["SignatureDoesNotMatch", "secret", "SMTP", "region"] {
         assert!(error.contains(needle), "no {needle:?} in: {error}");
     }
-    assert_eq!(
-        lines[1],
-        "ses-dkim: 0 verified, 1 failed, 0 invalid lines, 0 duplicates skipped in N.Ns; stopped \
-         early, the remaining domains were not attempted"
-    );
     assert_eq!(root_posts(&moto) - before, 1, "one call, not retried");
     moto.disable_auth().unwrap();
     assert_eq!(moto.list_identities().unwrap(), Vec::<String>::new());
@@ -865,21 +900,14 @@ fn usage_errors_exit_2() {
 #[test]
 fn a_misspelt_profile_is_named_rather_than_the_region() {
     let dir = TempDir::new("ses-dkim-e2e-profiles").unwrap();
-    let config = dir.path().join("config");
-    let credentials = dir.path().join("credentials");
-    fs::write(&config, "[profile real]\nregion = eu-west-1\n").unwrap();
-    fs::write(
-        &credentials,
-        format!(
+    let written = AwsFiles::write(
+        &dir,
+        "[profile real]\nregion = eu-west-1\n",
+        &format!(
             "[real]\naws_access_key_id = {FAKE_KEY_ID}\naws_secret_access_key = {FAKE_SECRET}\n"
         ),
-    )
-    .unwrap();
-    let (config, credentials) = (config.to_str().unwrap(), credentials.to_str().unwrap());
-    let files = [
-        ("AWS_CONFIG_FILE", config),
-        ("AWS_SHARED_CREDENTIALS_FILE", credentials),
-    ];
+    );
+    let files = written.env();
     let list: &[u8] = b"example.com\n";
     let bin = ses_dkim();
 
@@ -971,23 +999,15 @@ fn a_ca_bundle_makes_a_private_authority_trusted() {
         &["-", "--format", "csv"],
         Some(b"a.example\nb.example\n"),
     );
-    assert_eq!(untrusted.code, Some(2), "stderr: {}", untrusted.stderr);
-    assert_eq!(untrusted.stdout, CSV_HEADER);
-    let stderr = normalise_seconds(&untrusted.stderr);
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{stderr}");
+    let error = stopped_at_the_first_domain(&untrusted);
     for needle in [
-        "a.example",
+        "<stdin>:1: a.example",
         "is not trusted",
         "UnknownIssuer",
         "AWS_CA_BUNDLE",
     ] {
-        assert!(lines[0].contains(needle), "no {needle:?} in: {stderr}");
+        assert!(error.contains(needle), "no {needle:?} in: {error}");
     }
-    assert!(
-        lines[1].ends_with("the remaining domains were not attempted"),
-        "{stderr}"
-    );
 
     let dir = TempDir::new("ses-dkim-e2e-ca-bundle").unwrap();
     let config = dir.path().join("config");
@@ -1044,29 +1064,18 @@ fn credentials_come_from_profiles_and_credential_processes() {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&process, fs::Permissions::from_mode(0o700)).unwrap();
     }
-    let config = dir.path().join("config");
-    let credentials = dir.path().join("credentials");
-    fs::write(
-        &config,
-        format!(
+    let written = AwsFiles::write(
+        &dir,
+        &format!(
             "[profile process]\ncredential_process = {}\n",
             process.display()
         ),
-    )
-    .unwrap();
-    fs::write(
-        &credentials,
-        format!(
+        &format!(
             "[keys]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n\n\
              [wrong]\naws_access_key_id = {key_id}\naws_secret_access_key = not-the-secret\n"
         ),
-    )
-    .unwrap();
-    let (config, credentials) = (config.to_str().unwrap(), credentials.to_str().unwrap());
-    let files = [
-        ("AWS_CONFIG_FILE", config),
-        ("AWS_SHARED_CREDENTIALS_FILE", credentials),
-    ];
+    );
+    let files = written.env();
     let list: &[u8] = b"example.com\n";
     let args = |profile: &'static str| ["-", "--format", "csv", "--profile", profile];
 

@@ -357,8 +357,8 @@ mod tests {
             (write("empty.pem", ""), "it holds no PEM certificate"),
             (
                 write(
-                    "key-only.pem",
-                    "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                    "public-key-only.pem",
+                    "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
                 ),
                 "it holds no PEM certificate",
             ),

@@ -1,4 +1,6 @@
 //! Handler tests with hand-built events against a local stub of SES.
+//!
+//! Compiled only with the tests: `handler.rs` declares this module under `#[cfg(test)]`.
 
 use std::sync::{Arc, Mutex};
 
