@@ -319,11 +319,10 @@ impl SesClient {
         }
         match parse(answer.status, &answer.body) {
             Ok(output) => Ok((output, answer.request_id)),
-            Err(ResponseError::Service(mut service)) => {
-                service.request_id = service.request_id.or(answer.request_id);
-                Err(ClientError::Response(ResponseError::Service(service)).into())
+            Err(error) => {
+                let error = error.or_request_id(answer.request_id.as_deref());
+                Err(ClientError::Response(error).into())
             }
-            Err(other) => Err(ClientError::from(other).into()),
         }
     }
 

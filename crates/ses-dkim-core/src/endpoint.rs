@@ -132,9 +132,13 @@ impl Endpoint {
         self.host_value.clone()
     }
 
-    /// Returns the host without the port.
+    /// Returns the host to connect to, without the port: a name, an IPv4 address, or an IPv6
+    /// address without the brackets the URL and the `host` header put around it.
     pub fn host(&self) -> &str {
-        self.authority.host()
+        let host = self.authority.host();
+        host.strip_prefix('[')
+            .and_then(|inner| inner.strip_suffix(']'))
+            .unwrap_or(host)
     }
 
     /// Returns the port, explicit or the scheme's default.
@@ -259,6 +263,12 @@ mod tests {
         assert_eq!(local.port(), 5000);
         let default_port = Endpoint::parse("https://Email.EU-West-1.amazonaws.com:443/").unwrap();
         assert_eq!(default_port.host_header(), "email.eu-west-1.amazonaws.com");
+        assert_eq!(default_port.port(), 443);
+        assert_eq!((local.host(), local.port()), ("127.0.0.1", 5000));
+        // What to connect to has no brackets; the `host` header keeps them.
+        let ipv6 = Endpoint::parse("http://[::1]:47300").unwrap();
+        assert_eq!((ipv6.host(), ipv6.port()), ("::1", 47300));
+        assert_eq!(ipv6.host_header(), "[::1]:47300");
 
         for bad in [
             "ftp://x.example",

@@ -104,6 +104,18 @@ impl ResponseError {
             Self::Parse(_) => None,
         }
     }
+
+    /// Gives a service error the request id of the response's `x-amzn-RequestId` header
+    /// ([`crate::response::REQUEST_ID_HEADER`]) when its body had none; a body's id is kept.
+    #[must_use]
+    pub fn or_request_id(mut self, from_header: Option<&str>) -> Self {
+        if let (Self::Service(service), Some(id)) = (&mut self, from_header)
+            && service.request_id.is_none()
+        {
+            service.request_id = Some(id.to_owned());
+        }
+        self
+    }
 }
 
 /// An error SES reported in an `ErrorResponse` body.
@@ -120,7 +132,8 @@ pub struct ServiceError {
     pub message: String,
     /// The optional `Detail` element.
     pub detail: Option<String>,
-    /// The request id, from the body (or, filled in by an adapter, from `x-amzn-RequestId`).
+    /// The request id, from the body, or from the `x-amzn-RequestId` header when the caller
+    /// passes it to [`ResponseError::or_request_id`].
     pub request_id: Option<String>,
 }
 
@@ -487,6 +500,24 @@ mod tests {
             detail: None,
             request_id: Some("rid-1".into()),
         }
+    }
+
+    /// The header's request id fills in a service error without one, and never replaces the
+    /// body's; a body that could not be parsed has no request id to fill in.
+    #[test]
+    fn the_header_request_id_fills_in_only_what_the_body_lacks() {
+        let mut body_without_id = service(400, "InvalidParameterValue", "bad");
+        body_without_id.request_id = None;
+        let without = ResponseError::from(body_without_id);
+        let filled = without.or_request_id(Some("from-header"));
+        assert_eq!(filled.request_id(), Some("from-header"));
+        let kept = filled.or_request_id(Some("another"));
+        assert_eq!(kept.request_id(), Some("from-header"));
+        assert_eq!(kept.clone().or_request_id(None), kept);
+
+        let unparsed = ParseError::new(503, 4, ParseErrorKind::Empty, b"oops");
+        let unparsed = ResponseError::from(unparsed).or_request_id(Some("from-header"));
+        assert_eq!(unparsed.request_id(), None);
     }
 
     #[test]

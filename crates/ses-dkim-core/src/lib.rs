@@ -13,10 +13,18 @@
 //!    [`request::verify_domain_dkim`].
 //! 3. Sign it with [`sign`], passing [`Credentials`] and the current time; a program that sends
 //!    more than one request keeps a [`Signer`] instead, which derives the SigV4 signing key once
-//!    a day rather than for every request.
+//!    a day rather than for every request. Headers added after signing (`content-length`,
+//!    `connection`, `user-agent`) are not signed and do no harm; changing a signed header or the
+//!    body does.
 //! 4. Send it by any means; pace sends with a [`Pacer`] and retry what
-//!    [`ErrorKind::is_retryable`] allows, after [`backoff_delay`].
+//!    [`ErrorKind::is_retryable`] allows, after [`backoff_delay`]. The request's URI is the
+//!    endpoint's absolute URL, as HTTP client libraries want it; a program that writes HTTP/1.1
+//!    itself sends the path, `/`, in the request line, and connects to [`Endpoint::host`] and
+//!    [`Endpoint::port`].
 //! 5. Hand the status and body to [`parse_verify_domain_dkim`] for the tokens or a typed error.
+//!    SES puts its request id in the body; an error body without one can take it from the
+//!    response's `x-amzn-RequestId` header ([`REQUEST_ID_HEADER`]) with
+//!    [`ResponseError::or_request_id`].
 //! 6. Build the records with [`DkimRecordSet::new`] and the region's [`DkimZone`], and render
 //!    them with a [`Renderer`].
 //!
@@ -54,15 +62,17 @@
 //! # }
 //! ```
 //!
-//! # Errors
-//!
 //! The status call, `GetIdentityDkimAttributes`, follows the same sequence with
 //! [`status::get_identity_dkim_attributes`] and [`parse_get_identity_dkim_attributes`].
 //!
+//! The crate re-exports [`http`], whose `Request` type the requests are.
+//!
+//! # Errors
+//!
 //! Each failure domain has its own error type: [`DomainError`] for input, [`RegionError`] and
 //! [`EndpointError`] for configuration, [`SigningError`] for signing, [`ResponseError`] (a
-//! [`ServiceError`] or a [`ParseError`]) for answers, and [`ZoneError`] and [`RecordError`] for
-//! records. [`ErrorKind`] classifies answers for retrying.
+//! [`ServiceError`] or a [`ParseError`]) for answers, [`ZoneError`] and [`RecordError`] for
+//! records, and [`RenderError`] for output. [`ErrorKind`] classifies answers for retrying.
 //!
 //! # Features
 //!
@@ -100,16 +110,21 @@ pub mod signing;
 pub mod status;
 mod xml;
 
+/// The `http` crate this crate's requests are built with, so that callers name the same types.
+pub use http;
+
 pub use credentials::Credentials;
 pub use domain::{Domain, DomainError, DomainErrorReason};
 pub use endpoint::{Endpoint, EndpointError, EndpointVariant};
 pub use error::{ErrorKind, ParseError, ParseErrorKind, ResponseError, ServiceError};
-pub use format::{OutputFormat, RenderOptions, Renderer};
+pub use format::{OutputFormat, RenderError, RenderOptions, Renderer};
 pub use list::{DomainList, ListLine, parse_list_line};
 pub use pacing::{Pacer, backoff_delay};
 pub use records::{DkimRecord, DkimRecordSet, DkimZone, RecordError, ZoneError};
 pub use region::{Region, RegionError};
-pub use response::{DkimToken, VerifyDomainDkimOutput, parse_verify_domain_dkim};
+pub use response::{
+    DkimToken, REQUEST_ID_HEADER, VerifyDomainDkimOutput, parse_verify_domain_dkim,
+};
 pub use signing::{Signer, SigningError, sign};
 pub use status::{
     DkimAttributes, DkimAttributesOutput, VerificationStatus, parse_get_identity_dkim_attributes,

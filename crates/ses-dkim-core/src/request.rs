@@ -15,7 +15,8 @@ pub const CONTENT_TYPE_FORM: &str = "application/x-www-form-urlencoded; charset=
 /// Builds the unsigned `VerifyDomainDkim` request for one domain.
 ///
 /// The request is `POST /` to the endpoint with the `host` and `content-type` headers and the
-/// form-encoded body `Action=VerifyDomainDkim&Version=2010-12-01&Domain=<domain>`. Sign it with
+/// form-encoded body `Action=VerifyDomainDkim&Version=2010-12-01&Domain=<domain>`. Its URI is the
+/// endpoint's absolute URL (an HTTP/1.1 request line names only the path, `/`). Sign it with
 /// [`crate::sign`] before sending.
 pub fn verify_domain_dkim(endpoint: &Endpoint, domain: &Domain) -> Request<Vec<u8>> {
     query_request(endpoint, "VerifyDomainDkim", &[("Domain", domain.as_str())])
