@@ -6,7 +6,7 @@ Run it with the venv's python (scripts/setup-test-env makes it):
     .venv/bin/python scripts/moto-iam-key.py --endpoint http://127.0.0.1:PORT
 
 Prints `ACCESS_KEY_ID SECRET_ACCESS_KEY` on one line of stdout. The user gets an inline policy
-allowing ses:*, because once auth is enabled (POST /moto-api/reset-auth with body 0) moto checks
+allowing ses:* and sts:AssumeRole (for profiles that assume a role), because once auth is enabled (POST /moto-api/reset-auth with body 0) moto checks
 the signer's IAM policies for every action and answers AccessDenied without one. Run it before
 enabling auth: the IAM calls here are signed with dummy credentials.
 """
@@ -26,7 +26,9 @@ import boto3  # noqa: E402  (imported after the environment is cleaned)
 
 POLICY = {
     "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "ses:*", "Resource": "*"}],
+    "Statement": [
+        {"Effect": "Allow", "Action": ["ses:*", "sts:AssumeRole"], "Resource": "*"}
+    ],
 }
 
 

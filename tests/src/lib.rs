@@ -46,6 +46,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// The role [`Moto::create_session_credentials`] creates, in moto's default account.
+pub const TEST_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/ses-dkim-test-role";
+
 /// How long [`Moto::start`] waits for moto to answer before giving up.
 pub const MOTO_START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -208,8 +211,8 @@ impl Moto {
         Ok(out.stdout.lines().map(str::to_owned).collect())
     }
 
-    /// Creates an IAM role allowed `ses:*`, assumes it through moto's STS and returns the
-    /// temporary access key id, secret and session token.
+    /// Creates an IAM role allowed `ses:*` ([`TEST_ROLE_ARN`]), assumes it through moto's STS and
+    /// returns the temporary access key id, secret and session token.
     ///
     /// moto accepts a session token only with the access key it issued it for: a key made by
     /// [`Moto::create_access_key`] with any `X-Amz-Security-Token`, or a made-up token, is

@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use ses_dkim_e2e::{Moto, Run, TempDir, TestCertificates, binary, run};
+use ses_dkim_e2e::{Moto, Run, TEST_ROLE_ARN, TempDir, TestCertificates, binary, run};
 
 /// The tokens moto returns for every domain, in its order.
 const TOKENS: [&str; 3] = [
@@ -1095,5 +1095,74 @@ fn credentials_come_from_profiles_and_credential_processes() {
         wrong.stderr.contains("SignatureDoesNotMatch"),
         "{}",
         wrong.stderr
+    );
+}
+
+/// The credential chain through STS: a profile that assumes a role with the keys of its
+/// `source_profile`, and a web identity (the token file and role of EKS or a CI's OIDC). Both
+/// reach moto's STS through `AWS_ENDPOINT_URL`, as the SES calls do through `--endpoint-url`.
+///
+/// With auth on, moto checks the base keys' signature on `AssumeRole` and the temporary keys'
+/// on every SES call: a wrong base secret is refused. moto cannot check an
+/// `AssumeRoleWithWebIdentity` with auth on (it wants a signature on that unsigned call), so the
+/// web identity runs with auth off, where it is the only source of credentials configured.
+#[test]
+fn credentials_come_from_assumed_roles_and_web_identities() {
+    let moto = Moto::start().unwrap();
+    // Creates the role; its temporary keys are not needed here.
+    moto.create_session_credentials().unwrap();
+    let (key_id, secret) = moto.create_access_key().unwrap();
+    let endpoint = moto.endpoint();
+    let list: &[u8] = b"example.com\n";
+    let args = ["-", "--format", "csv", "--profile", "assumed"];
+    let config = format!("[profile assumed]\nrole_arn = {TEST_ROLE_ARN}\nsource_profile = base\n");
+    let dir = TempDir::new("ses-dkim-e2e-sts").unwrap();
+
+    // Web identity first, while auth is off.
+    let token = dir.path().join("token");
+    fs::write(&token, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJlMmUifQ.\n").unwrap();
+    let web_identity = [
+        ("AWS_ROLE_ARN", TEST_ROLE_ARN),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token.to_str().unwrap()),
+        ("AWS_ROLE_SESSION_NAME", "ses-dkim-e2e"),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ];
+    let by_web_identity =
+        verify_with_env(&moto, &["-", "--format", "csv"], &web_identity, Some(list));
+    assert_eq!(
+        by_web_identity.code,
+        Some(0),
+        "stderr: {}",
+        by_web_identity.stderr
+    );
+    assert_eq!(by_web_identity.stdout, expected_csv(&["example.com"]));
+
+    moto.enable_auth().unwrap();
+    let base = format!("[base]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n");
+    let files = AwsFiles::write(&dir, &config, &base);
+    let [config_file, credentials_file] = files.env();
+    let env = [
+        config_file,
+        credentials_file,
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ];
+    let assumed = verify_with_env(&moto, &args, &env, Some(list));
+    assert_eq!(assumed.code, Some(0), "stderr: {}", assumed.stderr);
+    assert_eq!(assumed.stdout, expected_csv(&["example.com"]));
+
+    let wrong = format!("[base]\naws_access_key_id = {key_id}\naws_secret_access_key = wrong\n");
+    let files = AwsFiles::write(&dir, &config, &wrong);
+    let [config_file, credentials_file] = files.env();
+    let env = [
+        config_file,
+        credentials_file,
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ];
+    let refused = verify_with_env(&moto, &args, &env, Some(list));
+    assert_eq!(refused.code, Some(2), "stderr: {}", refused.stderr);
+    assert!(
+        refused.stderr.contains("cannot load AWS credentials"),
+        "{}",
+        refused.stderr
     );
 }
