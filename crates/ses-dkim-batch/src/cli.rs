@@ -186,7 +186,8 @@ pub(crate) struct SesArgs {
     pub(crate) endpoint_url: Option<String>,
 
     /// Trust the certificate authorities of this PEM file for HTTPS instead of the built-in
-    /// roots [default: AWS_CA_BUNDLE or the profile's `ca_bundle`].
+    /// roots; not read for an `http://` endpoint [default: AWS_CA_BUNDLE or the profile's
+    /// `ca_bundle`].
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_bundle: Option<std::path::PathBuf>,
 
