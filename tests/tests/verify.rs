@@ -1138,27 +1138,25 @@ fn credentials_come_from_assumed_roles_and_web_identities() {
     assert_eq!(by_web_identity.stdout, expected_csv(&["example.com"]));
 
     moto.enable_auth().unwrap();
-    let base = format!("[base]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n");
-    let files = AwsFiles::write(&dir, &config, &base);
-    let [config_file, credentials_file] = files.env();
-    let env = [
-        config_file,
-        credentials_file,
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-    ];
-    let assumed = verify_with_env(&moto, &args, &env, Some(list));
+    // Assumes the role with base keys of this secret.
+    let assume_with = |base_secret: &str| {
+        let base = format!(
+            "[base]\naws_access_key_id = {key_id}\naws_secret_access_key = {base_secret}\n"
+        );
+        let files = AwsFiles::write(&dir, &config, &base);
+        let [config_file, credentials_file] = files.env();
+        let env = [
+            config_file,
+            credentials_file,
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ];
+        verify_with_env(&moto, &args, &env, Some(list))
+    };
+    let assumed = assume_with(&secret);
     assert_eq!(assumed.code, Some(0), "stderr: {}", assumed.stderr);
     assert_eq!(assumed.stdout, expected_csv(&["example.com"]));
 
-    let wrong = format!("[base]\naws_access_key_id = {key_id}\naws_secret_access_key = wrong\n");
-    let files = AwsFiles::write(&dir, &config, &wrong);
-    let [config_file, credentials_file] = files.env();
-    let env = [
-        config_file,
-        credentials_file,
-        ("AWS_ENDPOINT_URL", endpoint.as_str()),
-    ];
-    let refused = verify_with_env(&moto, &args, &env, Some(list));
+    let refused = assume_with("wrong");
     assert_eq!(refused.code, Some(2), "stderr: {}", refused.stderr);
     assert!(
         refused.stderr.contains("cannot load AWS credentials"),
