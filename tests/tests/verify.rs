@@ -1034,9 +1034,9 @@ fn a_ca_bundle_makes_a_private_authority_trusted() {
     assert_eq!(refused.code, Some(2), "stderr: {}", refused.stderr);
     assert_eq!(refused.stdout, "");
     assert!(
-        refused
-            .stderr
-            .contains(&format!("cannot use the CA bundle {missing}")),
+        refused.stderr.contains(&format!(
+            "cannot use the CA bundle {missing} named by AWS_CA_BUNDLE"
+        )),
         "{}",
         refused.stderr
     );

@@ -1,11 +1,12 @@
 //! Errors of the client: configuration at start-up, and the failure of one call.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use ses_dkim_core::{
     EndpointError, ErrorKind, RecordError, RegionError, ResponseError, SigningError, ZoneError,
 };
+
+use crate::settings::CaBundle;
 
 /// The client could not be configured.
 #[derive(Debug, thiserror::Error)]
@@ -39,12 +40,14 @@ pub enum ConfigError {
     #[error("cannot set up TLS: {0}")]
     Tls(String),
     /// The certificate authorities' bundle cannot be read or holds no usable certificate.
-    #[error("cannot use the CA bundle {} named by {named_by}: {reason}", path.display())]
+    #[error(
+        "cannot use the CA bundle {} named by {}: {reason}",
+        bundle.path.display(),
+        bundle.named_by
+    )]
     CaBundle {
-        /// The bundle's path.
-        path: PathBuf,
-        /// Where it was named (see [`crate::CaBundle::named_by`]).
-        named_by: &'static str,
+        /// The bundle, and where it was named.
+        bundle: CaBundle,
         /// What is wrong with it.
         reason: String,
     },

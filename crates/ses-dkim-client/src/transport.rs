@@ -248,8 +248,7 @@ fn certificate_error<'a>(
 fn bundle_roots(bundle: &CaBundle) -> Result<RootCertStore, ConfigError> {
     let path = bundle.path.as_path();
     let invalid = |reason: String| ConfigError::CaBundle {
-        path: path.to_owned(),
-        named_by: bundle.named_by,
+        bundle: bundle.clone(),
         reason,
     };
     let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
