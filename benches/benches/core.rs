@@ -139,7 +139,7 @@ fn render(c: &mut Criterion) {
         output.request_id,
     )
     .unwrap();
-    let last_value = set.records[2].value.clone();
+    let last_value = set.records[2].value().to_owned();
 
     let mut group = c.benchmark_group("render");
     for format in OutputFormat::ALL {

@@ -159,13 +159,13 @@ pub(crate) async fn look_up(
     domain: &Domain,
     record: &DkimRecord,
 ) -> Finding {
-    let expected = record.value.to_ascii_lowercase();
-    let finding = match cname(resolver, &record.name).await {
+    let expected = record.value().to_ascii_lowercase();
+    let finding = match cname(resolver, record.name()).await {
         Ok(Some(target)) if target == expected => Finding::Ok,
         Ok(Some(target)) => Finding::Wrong { target },
         Ok(None) => {
             // `<token>._domainkey.example.com.example.com.`: the record, with the zone appended.
-            let doubled = format!("{}{domain}.", record.name);
+            let doubled = format!("{}{domain}.", record.name());
             match cname(resolver, &doubled).await {
                 Ok(Some(target)) => Finding::Doubled {
                     name: doubled,
@@ -176,7 +176,7 @@ pub(crate) async fn look_up(
         }
         Err(message) => Finding::Error(message),
     };
-    debug!(name = %record.name, finding = finding.as_str(), "looked up");
+    debug!(name = %record.name(), finding = finding.as_str(), "looked up");
     finding
 }
 
@@ -360,7 +360,7 @@ impl Run {
                     "{}:{line}: {}: cannot look up `{}`: {message}",
                     self.batches.name(),
                     set.domain,
-                    record.name
+                    record.name()
                 ));
             }
             self.tally.count(&finding);
@@ -466,15 +466,15 @@ impl Run {
 
 fn row(set: &DkimRecordSet, record: &DkimRecord, finding: &Finding) -> Row {
     let (found_name, found_value) = match finding {
-        Finding::Ok => (record.name.clone(), record.value.clone()),
-        Finding::Wrong { target } => (record.name.clone(), target.clone()),
+        Finding::Ok => (record.name().to_owned(), record.value().to_owned()),
+        Finding::Wrong { target } => (record.name().to_owned(), target.clone()),
         Finding::Doubled { name, target } => (name.clone(), target.clone()),
         Finding::Missing | Finding::Error(_) => (String::new(), String::new()),
     };
     let shown = match finding {
-        Finding::Ok => record.value.clone(),
-        Finding::Missing => format!("- (expected {})", record.value),
-        Finding::Wrong { target } => format!("{target} (expected {})", record.value),
+        Finding::Ok => record.value().to_owned(),
+        Finding::Missing => format!("- (expected {})", record.value()),
+        Finding::Wrong { target } => format!("{target} (expected {})", record.value()),
         Finding::Doubled { name, target } => format!("at {name} -> {target}"),
         Finding::Error(message) => message.clone(),
     };
@@ -482,8 +482,8 @@ fn row(set: &DkimRecordSet, record: &DkimRecord, finding: &Finding) -> Row {
         domain: set.domain.as_str(),
         region: set.region.as_str(),
         status: finding.as_str(),
-        name: &record.name,
-        expected: &record.value,
+        name: record.name(),
+        expected: record.value(),
         found_name: (!found_name.is_empty()).then_some(found_name.as_str()),
         found_value: (!found_value.is_empty()).then_some(found_value.as_str()),
         error: match finding {
@@ -496,8 +496,8 @@ fn row(set: &DkimRecordSet, record: &DkimRecord, finding: &Finding) -> Row {
             set.domain.to_string(),
             set.region.to_string(),
             finding.as_str().to_owned(),
-            record.name.clone(),
-            record.value.clone(),
+            record.name().to_owned(),
+            record.value().to_owned(),
             found_name,
             found_value,
         ],
@@ -505,7 +505,7 @@ fn row(set: &DkimRecordSet, record: &DkimRecord, finding: &Finding) -> Row {
             set.domain.to_string(),
             set.region.to_string(),
             finding.as_str().to_owned(),
-            record.name.clone(),
+            record.name().to_owned(),
             shown,
         ],
         json,

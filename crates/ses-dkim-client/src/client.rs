@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::ProvideCredentials;
+use http::HeaderValue;
 use ses_dkim_core::{
     Credentials, DkimAttributesOutput, DkimRecordSet, DkimZone, Domain, Endpoint, Pacer, Region,
     ResponseError, Signer, SigningError, backoff_delay, parse_get_identity_dkim_attributes,
@@ -14,14 +15,14 @@ use tracing::{Instrument, debug, field, warn, warn_span};
 
 use crate::error::{ClientError, ConfigError, one_line};
 use crate::settings::{ResolvedSettings, Settings};
-use crate::transport::Transport;
+use crate::transport::{Transport, header_text};
 
 /// Credentials are refreshed this long before they expire.
 const CREDENTIALS_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// The `user-agent` of every request.
-const USER_AGENT: http::HeaderValue =
-    http::HeaderValue::from_static(concat!("ses-dkim/", env!("CARGO_PKG_VERSION")));
+const USER_AGENT: HeaderValue =
+    HeaderValue::from_static(concat!("ses-dkim/", env!("CARGO_PKG_VERSION")));
 
 /// Per-call options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -154,7 +155,7 @@ impl SesClient {
         async {
             let build = |endpoint: &Endpoint| request::verify_domain_dkim(endpoint, domain);
             let (output, header_id) = self.call(options, &build, parse_verify_domain_dkim).await?;
-            let request_id = output.request_id.or(header_id);
+            let request_id = output.request_id.or_else(|| owned_text(header_id.as_ref()));
             if let Some(id) = &request_id {
                 tracing::Span::current().record("request_id", id.as_str());
             }
@@ -202,7 +203,7 @@ impl SesClient {
                 .instrument(span)
                 .await?;
             all.attributes.extend(output.attributes);
-            all.request_id = output.request_id.or(header_id);
+            all.request_id = output.request_id.or_else(|| owned_text(header_id.as_ref()));
         }
         Ok(all)
     }
@@ -242,7 +243,7 @@ impl SesClient {
         options: CallOptions,
         build: &(dyn Fn(&Endpoint) -> http::Request<Vec<u8>> + Sync),
         parse: fn(u16, &[u8]) -> Result<T, ResponseError>,
-    ) -> Result<(T, Option<String>), ClientError> {
+    ) -> Result<(T, Option<HeaderValue>), ClientError> {
         let max_attempts = self.max_attempts();
         let mut attempt = 1;
         let mut previous: Option<ClientError> = None;
@@ -295,7 +296,7 @@ impl SesClient {
         options: CallOptions,
         build: &(dyn Fn(&Endpoint) -> http::Request<Vec<u8>> + Sync),
         parse: fn(u16, &[u8]) -> Result<T, ResponseError>,
-    ) -> Result<(T, Option<String>), AttemptError> {
+    ) -> Result<(T, Option<HeaderValue>), AttemptError> {
         let credentials = self.credentials().await?;
         self.pace(options).await?;
 
@@ -314,13 +315,13 @@ impl SesClient {
             .unwrap_or_else(PoisonError::into_inner)
             .sent(Instant::now().into_std());
         let answer = self.inner.transport.send(request, options.deadline).await?;
-        if let Some(id) = &answer.request_id {
-            tracing::Span::current().record("request_id", id.as_str());
+        if let Some(id) = answer.header_request_id() {
+            tracing::Span::current().record("request_id", id);
         }
         match parse(answer.status, &answer.body) {
             Ok(output) => Ok((output, answer.request_id)),
             Err(error) => {
-                let error = error.or_request_id(answer.request_id.as_deref());
+                let error = error.or_request_id(answer.header_request_id());
                 Err(ClientError::Response(error).into())
             }
         }
@@ -442,4 +443,9 @@ impl From<ClientError> for AttemptError {
     fn from(error: ClientError) -> Self {
         Self::Failed(error)
     }
+}
+
+/// Returns a header value as owned text, when it is text.
+fn owned_text(value: Option<&HeaderValue>) -> Option<String> {
+    header_text(value).map(str::to_owned)
 }

@@ -14,7 +14,7 @@
 //! let client = SesClient::from_settings(settings).await?;
 //! let records = client.verify(&Domain::parse("example.com")?).await?;
 //! for record in &records.records {
-//!     println!("{} CNAME {}", record.name, record.value);
+//!     println!("{} CNAME {}", record.name(), record.value());
 //! }
 //! # Ok(())
 //! # }

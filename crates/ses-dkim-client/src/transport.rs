@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -24,8 +24,22 @@ use crate::settings::CaBundle;
 /// What came back: the status, the request-id header and the whole body.
 pub(crate) struct Answer {
     pub(crate) status: u16,
-    pub(crate) request_id: Option<String>,
+    /// The `x-amzn-RequestId` header as it came: a call copies it out only when the body names
+    /// no request id of its own.
+    pub(crate) request_id: Option<http::HeaderValue>,
     pub(crate) body: Bytes,
+}
+
+impl Answer {
+    /// Returns the request-id header's value, when it is text.
+    pub(crate) fn header_request_id(&self) -> Option<&str> {
+        header_text(self.request_id.as_ref())
+    }
+}
+
+/// Returns a header value as text, when it is.
+pub(crate) fn header_text(value: Option<&http::HeaderValue>) -> Option<&str> {
+    value.and_then(|value| value.to_str().ok())
 }
 
 /// A keep-alive HTTP/1.1 client for one endpoint: HTTPS (rustls with the webpki roots, or the
@@ -156,25 +170,47 @@ impl Transport {
         let request_id = response
             .headers()
             .get(ses_dkim_core::response::REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .cloned();
 
-        let limited = Limited::new(response.into_body(), self.max_body_bytes);
-        let body = match limited.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                return Err(ClientError::BodyTooLarge {
-                    endpoint: self.endpoint.clone(),
-                    limit: self.max_body_bytes,
-                });
-            }
-            Err(e) => return Err(self.http_error(e.as_ref())),
-        };
+        let body = self.read_body(response.into_body()).await?;
         Ok(Answer {
             status,
             request_id,
             body,
         })
+    }
+
+    /// Reads a whole body of at most the cap. An answer in one piece, the usual case, is kept
+    /// as it came; only an answer in several pieces is copied into one buffer.
+    async fn read_body(&self, mut body: Incoming) -> Result<Bytes, ClientError> {
+        let mut first = Bytes::new();
+        let mut joined: Option<BytesMut> = None;
+        let mut read = 0_usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| self.http_error(&e))?;
+            // Trailers carry nothing a call reads.
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            read = read.saturating_add(data.len());
+            if read > self.max_body_bytes {
+                return Err(ClientError::BodyTooLarge {
+                    endpoint: self.endpoint.clone(),
+                    limit: self.max_body_bytes,
+                });
+            }
+            match &mut joined {
+                Some(joined) => joined.extend_from_slice(&data),
+                None if first.is_empty() => first = data,
+                None => {
+                    let mut both = BytesMut::with_capacity(read);
+                    both.extend_from_slice(&first);
+                    both.extend_from_slice(&data);
+                    joined = Some(both);
+                }
+            }
+        }
+        Ok(joined.map_or(first, BytesMut::freeze))
     }
 
     fn http_error(&self, error: &(dyn std::error::Error + 'static)) -> ClientError {

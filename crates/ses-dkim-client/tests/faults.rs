@@ -41,7 +41,7 @@ fn expect_err(result: Result<DkimRecordSet, ClientError>) -> ClientError {
 }
 
 fn values(set: &DkimRecordSet) -> Vec<&str> {
-    set.records.iter().map(|r| r.value.as_str()).collect()
+    set.records.iter().map(|r| r.value()).collect()
 }
 
 /// F07: a 400 `Throttling` is retried after a backoff, and the call succeeds.
@@ -55,8 +55,11 @@ async fn f07_throttling_is_a_400() {
         let set = expect_ok(client.verify(&domain("example.com")).await);
 
         assert_eq!(set.records.len(), 3);
-        assert_eq!(set.records[0].name, format!("{T1}._domainkey.example.com."));
-        assert_eq!(set.records[2].value, format!("{T3}.dkim.amazonses.com."));
+        assert_eq!(
+            set.records[0].name(),
+            format!("{T1}._domainkey.example.com.")
+        );
+        assert_eq!(set.records[2].value(), format!("{T3}.dkim.amazonses.com."));
         stub.assert_well_formed();
         let seen = stub.requests();
         assert_eq!(seen.len(), 2);
@@ -756,7 +759,7 @@ async fn hostile_environment_child() {
         assert_eq!(client.max_attempts(), 3);
         assert_eq!(client.dkim_zone().as_str(), "dkim.amazonses.com");
         let set = expect_ok(client.verify(&domain("example.com")).await);
-        assert_eq!(set.records[0].value, format!("{T1}.dkim.amazonses.com."));
+        assert_eq!(set.records[0].value(), format!("{T1}.dkim.amazonses.com."));
 
         stub.assert_well_formed();
         let seen = stub.requests();

@@ -161,7 +161,7 @@ impl Renderer {
         let text: usize = set
             .records
             .iter()
-            .map(|r| r.name.len() + r.value.len())
+            .map(|r| r.name().len() + r.value().len())
             .sum();
         out.reserve(2 * text + 64 * set.records.len() + 128);
         match self.format {
@@ -260,13 +260,14 @@ fn zone(set: &DkimRecordSet, options: &RenderOptions, out: &mut String) -> Resul
     for record in &set.records {
         let owner = suffix
             .as_deref()
-            .and_then(|suffix| record.name.strip_suffix(suffix))
-            .unwrap_or(&record.name);
+            .and_then(|suffix| record.name().strip_suffix(suffix))
+            .unwrap_or(record.name());
         let ttl = options.ttl;
         let _ = writeln!(
             out,
             "{owner}\t{ttl}\tIN\t{}\t{}",
-            record.record_type, record.value
+            record.record_type(),
+            record.value()
         );
     }
     Ok(())
@@ -288,9 +289,9 @@ fn csv_rows(set: &DkimRecordSet, out: &mut String) {
         for (i, field) in [
             set.domain.as_str(),
             set.region.as_str(),
-            record.record_type,
-            &record.name,
-            &record.value,
+            record.record_type(),
+            record.name(),
+            record.value(),
         ]
         .into_iter()
         .enumerate()
@@ -328,13 +329,13 @@ fn json(set: &DkimRecordSet, out: &mut String) {
             out.push(',');
         }
         out.push_str("{\"name\":");
-        json_plain(&record.name, out);
+        json_plain(record.name(), out);
         out.push_str(",\"host\":");
-        json_plain(&record.host, out);
+        json_plain(record.host(), out);
         out.push_str(",\"type\":");
-        json_plain(record.record_type, out);
+        json_plain(record.record_type(), out);
         out.push_str(",\"value\":");
-        json_plain(&record.value, out);
+        json_plain(record.value(), out);
         out.push('}');
     }
     out.push_str("]}");
@@ -342,11 +343,11 @@ fn json(set: &DkimRecordSet, out: &mut String) {
 
 fn route53_change(record: &DkimRecord, ttl: u32, out: &mut String) {
     out.push_str("{\"Action\":\"UPSERT\",\"ResourceRecordSet\":{\"Name\":");
-    json_plain(&record.name, out);
+    json_plain(record.name(), out);
     out.push_str(",\"Type\":");
-    json_plain(record.record_type, out);
+    json_plain(record.record_type(), out);
     let _ = write!(out, ",\"TTL\":{ttl},\"ResourceRecords\":[{{\"Value\":");
-    json_plain(&record.value, out);
+    json_plain(record.value(), out);
     out.push_str("}]}}");
 }
 
@@ -397,13 +398,19 @@ fn table(set: &DkimRecordSet, first: bool, out: &mut String) {
     let width = set
         .records
         .iter()
-        .map(|r| r.name.len())
+        .map(|r| r.name().len())
         .max()
         .unwrap_or(0)
         .max("NAME".len());
     padded_row(out, "NAME", width, "TYPE ", "VALUE");
     for record in &set.records {
-        padded_row(out, &record.name, width, record.record_type, &record.value);
+        padded_row(
+            out,
+            record.name(),
+            width,
+            record.record_type(),
+            record.value(),
+        );
     }
 }
 
@@ -532,7 +539,7 @@ mod tests {
         for format in OutputFormat::ALL {
             let out = Renderer::render_all(format, RenderOptions::default(), [&set]).unwrap();
             for record in &set.records {
-                assert!(out.contains(&record.value), "{format}: {out}");
+                assert!(out.contains(record.value()), "{format}: {out}");
             }
             for value_text in out
                 .split(['\t', '\n', ',', ' ', '"'])
@@ -677,7 +684,11 @@ mod tests {
 
         fn expected(sets: &[DkimRecordSet]) -> BTreeSet<Pair> {
             sets.iter()
-                .flat_map(|s| s.records.iter().map(|r| (r.name.clone(), r.value.clone())))
+                .flat_map(|s| {
+                    s.records
+                        .iter()
+                        .map(|r| (r.name().to_owned(), r.value().to_owned()))
+                })
                 .collect()
         }
 
@@ -771,7 +782,7 @@ mod tests {
                 for set in &sets {
                     prop_assert_eq!(set.records.len(), set.tokens.len());
                     for record in &set.records {
-                        for text in [&record.name, &record.value] {
+                        for text in [record.name(), record.value()] {
                             prop_assert!(text.ends_with('.') && !text.ends_with(".."));
                             prop_assert!(text.len() - 1 <= crate::domain::MAX_DOMAIN_LEN);
                         }

@@ -80,19 +80,96 @@ const DOMAINKEY: &str = "._domainkey";
 pub const RECORD_TYPE: &str = "CNAME";
 
 /// One DNS record to publish: `<token>._domainkey.<domain>.` CNAME `<token>.<zone>.`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[non_exhaustive]
+///
+/// The owner name and the target share one allocation.
+#[derive(Clone, PartialEq, Eq)]
 pub struct DkimRecord {
-    /// The absolute owner name, ending in exactly one dot.
-    pub name: String,
-    /// The owner name relative to the domain, `<token>._domainkey`, for web panels that append
-    /// the domain themselves.
-    pub host: String,
-    /// Always `CNAME`.
-    #[serde(rename = "type")]
-    pub record_type: &'static str,
-    /// The absolute target, ending in exactly one dot.
-    pub value: String,
+    /// The owner name, then the target: `<token>._domainkey.<domain>.<token>.<zone>.`.
+    text: Box<str>,
+    /// Where the owner name ends and the target begins.
+    name_len: usize,
+    /// Where the relative owner name, `<token>._domainkey`, ends.
+    host_len: usize,
+}
+
+impl DkimRecord {
+    /// Builds the record of one token.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`RecordError::NameTooLong`] when the name or the target would be longer than DNS
+    /// allows.
+    fn new(token: &str, domain: &Domain, zone: &DkimZone) -> Result<Self, RecordError> {
+        let domain = domain.as_str();
+        let zone = zone.as_str();
+        let host_len = token.len() + DOMAINKEY.len();
+        let name_len = host_len + 1 + domain.len() + 1;
+        let value_len = token.len() + 1 + zone.len() + 1;
+        // Built with the exact capacity: this runs for every domain, and `format!` costs several
+        // times as much.
+        let mut text = String::with_capacity(name_len + value_len);
+        for part in [token, DOMAINKEY, ".", domain, ".", token, ".", zone, "."] {
+            text.push_str(part);
+        }
+        let record = Self {
+            text: text.into_boxed_str(),
+            name_len,
+            host_len,
+        };
+        for full in [record.name(), record.value()] {
+            // The limit counts the name without its root dot.
+            if full.len().saturating_sub(1) > MAX_DOMAIN_LEN {
+                return Err(RecordError::NameTooLong {
+                    name: full.to_owned(),
+                });
+            }
+        }
+        Ok(record)
+    }
+
+    /// Returns the absolute owner name, ending in exactly one dot.
+    pub fn name(&self) -> &str {
+        self.text.get(..self.name_len).unwrap_or_default()
+    }
+
+    /// Returns the owner name relative to the domain, `<token>._domainkey`, for web panels that
+    /// append the domain themselves.
+    pub fn host(&self) -> &str {
+        self.text.get(..self.host_len).unwrap_or_default()
+    }
+
+    /// Returns the record type: always `CNAME`.
+    pub fn record_type(&self) -> &'static str {
+        RECORD_TYPE
+    }
+
+    /// Returns the absolute target, ending in exactly one dot.
+    pub fn value(&self) -> &str {
+        self.text.get(self.name_len..).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for DkimRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DkimRecord")
+            .field("name", &self.name())
+            .field("host", &self.host())
+            .field("type", &self.record_type())
+            .field("value", &self.value())
+            .finish()
+    }
+}
+
+impl serde::Serialize for DkimRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut record = serializer.serialize_struct("DkimRecord", 4)?;
+        record.serialize_field("name", self.name())?;
+        record.serialize_field("host", self.host())?;
+        record.serialize_field("type", self.record_type())?;
+        record.serialize_field("value", self.value())?;
+        record.end()
+    }
 }
 
 /// The records of one domain in one region, with what SES said.
@@ -127,37 +204,10 @@ impl DkimRecordSet {
         tokens: Vec<DkimToken>,
         request_id: Option<String>,
     ) -> Result<Self, RecordError> {
-        let mut records = Vec::with_capacity(tokens.len());
-        for token in &tokens {
-            // Built with exact capacities: this runs for every domain, and `format!` costs several
-            // times as much.
-            let token = token.as_str();
-            let mut host = String::with_capacity(token.len() + DOMAINKEY.len());
-            host.push_str(token);
-            host.push_str(DOMAINKEY);
-            let mut name = String::with_capacity(host.len() + domain.as_str().len() + 2);
-            name.push_str(&host);
-            name.push('.');
-            name.push_str(domain.as_str());
-            name.push('.');
-            let mut value = String::with_capacity(token.len() + zone.as_str().len() + 2);
-            value.push_str(token);
-            value.push('.');
-            value.push_str(zone.as_str());
-            value.push('.');
-            for full in [&name, &value] {
-                // The limit counts the name without its root dot.
-                if full.len() - 1 > MAX_DOMAIN_LEN {
-                    return Err(RecordError::NameTooLong { name: full.clone() });
-                }
-            }
-            records.push(DkimRecord {
-                name,
-                host,
-                record_type: RECORD_TYPE,
-                value,
-            });
-        }
+        let records = tokens
+            .iter()
+            .map(|token| DkimRecord::new(token.as_str(), &domain, zone))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             domain,
             region,
@@ -203,17 +253,17 @@ mod tests {
     fn f01_region_decides_the_cname_target() {
         let cape_town = set("example.com", "af-south-1");
         assert_eq!(
-            cape_town.records[0].name,
+            cape_town.records[0].name(),
             format!("{T1}._domainkey.example.com.")
         );
         assert_eq!(
-            cape_town.records[0].value,
+            cape_town.records[0].value(),
             format!("{T1}.dkim.af-south-1.amazonses.com.")
         );
-        assert_eq!(cape_town.records[0].record_type, "CNAME");
+        assert_eq!(cape_town.records[0].record_type(), "CNAME");
         let virginia = set("example.com", "us-east-1");
         assert_eq!(
-            virginia.records[0].value,
+            virginia.records[0].value(),
             format!("{T1}.dkim.amazonses.com.")
         );
         assert_eq!(virginia.records.len(), 3);
@@ -247,7 +297,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            set.records[0].value,
+            set.records[0].value(),
             format!("{T1}.dkim.xx-new-1.amazonses.com.")
         );
 
@@ -270,13 +320,41 @@ mod tests {
         for input in ["example.com", "example.com."] {
             let set = set(input, "eu-west-1");
             for record in &set.records {
-                assert!(record.name.ends_with(".example.com.") && !record.name.ends_with(".."));
-                assert!(!record.name.contains("..") && !record.value.contains(".."));
-                assert!(!record.name.contains("example.com.example.com"));
-                assert!(record.host.ends_with("._domainkey") && !record.host.contains("example"));
-                assert!(!record.value.contains("example.com"));
+                assert!(record.name().ends_with(".example.com.") && !record.name().ends_with(".."));
+                assert!(!record.name().contains("..") && !record.value().contains(".."));
+                assert!(!record.name().contains("example.com.example.com"));
+                assert!(
+                    record.host().ends_with("._domainkey") && !record.host().contains("example")
+                );
+                assert!(!record.value().contains("example.com"));
             }
         }
+    }
+
+    /// The parts of a record are exact slices of its one text, and serde shows them under the
+    /// names the JSON output uses.
+    #[test]
+    fn a_record_shows_its_parts_under_their_names() {
+        let set = set("example.com", "us-east-1");
+        let record = &set.records[1];
+        assert_eq!(record.name(), format!("{T2}._domainkey.example.com."));
+        assert_eq!(record.host(), format!("{T2}._domainkey"));
+        assert_eq!(record.record_type(), "CNAME");
+        assert_eq!(record.value(), format!("{T2}.dkim.amazonses.com."));
+        assert_eq!(
+            serde_json::to_value(record).unwrap(),
+            serde_json::json!({
+                "name": record.name(),
+                "host": record.host(),
+                "type": "CNAME",
+                "value": record.value(),
+            })
+        );
+        let shown = format!("{record:?}");
+        assert!(
+            shown.contains(&format!("value: \"{T2}.dkim.amazonses.com.\"")),
+            "{shown}"
+        );
     }
 
     #[test]
