@@ -1,20 +1,27 @@
 //! Moving one request and its answer: a pooled hyper client (over rustls for HTTPS), with a
 //! timeout and a cap on the body.
 
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use http::Uri;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::{Connected, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tower_service::Service;
 
 use ses_dkim_core::Endpoint;
 
@@ -56,8 +63,8 @@ pub(crate) struct Transport {
 /// local endpoint never loads the root certificates.
 #[derive(Clone)]
 enum Pool {
-    Tls(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
-    Plain(Client<HttpConnector, Full<Bytes>>),
+    Tls(Client<HttpsConnector<Connector>, Full<Bytes>>),
+    Plain(Client<Connector, Full<Bytes>>),
 }
 
 impl Pool {
@@ -95,7 +102,7 @@ impl Transport {
             // Every request carries the `host` header it was signed with.
             .set_host(false);
         let client = if endpoint.is_plain_http() {
-            Pool::Plain(builder.build(http))
+            Pool::Plain(builder.build(Connector(http)))
         } else {
             http.enforce_http(false);
             // Name the provider: several rustls providers may be compiled in through aws-config,
@@ -115,7 +122,10 @@ impl Transport {
                     tls.with_tls_config(config)
                 }
             };
-            let https = tls.https_only().enable_http1().wrap_connector(http);
+            let https = tls
+                .https_only()
+                .enable_http1()
+                .wrap_connector(Connector(http));
             Pool::Tls(builder.build(https))
         };
         Ok(Self {
@@ -229,6 +239,75 @@ impl Transport {
             endpoint: self.endpoint.clone(),
             message,
         }
+    }
+}
+
+/// hyper-util's TCP connector, less the addresses it attaches to every response: no call reads
+/// them, and attaching them costs two allocations an answer.
+#[derive(Clone)]
+struct Connector(HttpConnector);
+
+impl Service<Uri> for Connector {
+    type Response = Connection;
+    type Error = <HttpConnector as Service<Uri>>::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Connection, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move { connecting.await.map(Connection) })
+    }
+}
+
+/// A TCP connection that tells the pool only that it is a plain HTTP/1 connection.
+struct Connection(TokioIo<TcpStream>);
+
+impl hyper_util::client::legacy::connect::Connection for Connection {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl hyper::rt::Read for Connection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Connection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write_vectored(cx, bufs)
     }
 }
 
