@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use ses_dkim_core::{
     Credentials, DkimRecordSet, DkimZone, Domain, Endpoint, EndpointVariant, ErrorKind,
     OutputFormat, Region, RenderOptions, Renderer, Signer, parse_get_identity_dkim_attributes,
@@ -159,6 +159,33 @@ fn render(c: &mut Criterion) {
     group.finish();
 }
 
+/// Building one domain's records from its three tokens, as every verified domain does.
+fn build_records(c: &mut Criterion) {
+    let region = Region::parse("us-east-1").unwrap();
+    let zone = DkimZone::for_region(&region).unwrap();
+    let domain = Domain::parse("example.com").unwrap();
+    let output = parse_verify_domain_dkim(200, MOTO_SUCCESS.as_bytes()).unwrap();
+
+    c.benchmark_group("records").bench_function("build", |b| {
+        b.iter_batched(
+            || output.tokens.clone(),
+            |tokens| {
+                let set = DkimRecordSet::new(
+                    black_box(domain.clone()),
+                    region.clone(),
+                    black_box(&zone),
+                    tokens,
+                    None,
+                )
+                .unwrap();
+                assert_eq!(set.records.len(), 3);
+                set
+            },
+            BatchSize::SmallInput,
+        );
+    });
+}
+
 fn parse_domain(c: &mut Criterion) {
     let mut group = c.benchmark_group("domain");
     for (id, input, expected) in [
@@ -182,6 +209,7 @@ criterion_group!(
     parse_response,
     parse_status,
     render,
+    build_records,
     parse_domain
 );
 criterion_main!(benches);
