@@ -190,8 +190,9 @@ impl Transport {
         })
     }
 
-    /// Reads a whole body of at most the cap. An answer in one piece, the usual case, is kept
-    /// as it came; only an answer in several pieces is copied into one buffer.
+    /// Reads a whole body of at most the cap, without a list of its pieces: an answer in one
+    /// piece, the usual case, is kept as it came, and only one in several is copied into one
+    /// buffer.
     async fn read_body(&self, mut body: Incoming) -> Result<Bytes, ClientError> {
         let mut first = Bytes::new();
         let mut joined: Option<BytesMut> = None;
@@ -202,6 +203,9 @@ impl Transport {
             let Ok(data) = frame.into_data() else {
                 continue;
             };
+            if data.is_empty() {
+                continue;
+            }
             read = read.saturating_add(data.len());
             if read > self.max_body_bytes {
                 return Err(ClientError::BodyTooLarge {
@@ -243,7 +247,7 @@ impl Transport {
 }
 
 /// hyper-util's TCP connector, less the addresses it attaches to every response: no call reads
-/// them, and attaching them costs two allocations an answer.
+/// them, and attaching them costs three allocations an answer.
 #[derive(Clone)]
 struct Connector(HttpConnector);
 

@@ -207,6 +207,25 @@ async fn hung_response_times_out_each_attempt() {
     .await;
 }
 
+/// An answer whose body comes in several pieces is read whole: the pieces are joined in order.
+#[tokio::test]
+async fn a_body_in_several_pieces_is_joined() {
+    bounded(async {
+        let body = success_body(&[T1, T2, T3], Some("req-pieces"));
+        let reply = Reply::new(200, body).in_chunks(4);
+        let stub = Stub::scripted([reply.action()]).await;
+        let client = client(settings(&stub)).await;
+
+        let set = expect_ok(client.verify(&domain("example.com")).await);
+
+        assert_eq!(values(&set).len(), 3);
+        assert_eq!(set.records[2].value(), format!("{T3}.dkim.amazonses.com."));
+        assert_eq!(set.request_id.as_deref(), Some("req-pieces"));
+        stub.assert_well_formed();
+    })
+    .await;
+}
+
 /// A body over the cap is refused without reading it all, and not retried (its kind is
 /// `Other`: a 2 MiB answer is a misdirected endpoint, which a retry does not fix).
 #[tokio::test]

@@ -154,7 +154,7 @@ impl fmt::Debug for DkimRecord {
         f.debug_struct("DkimRecord")
             .field("name", &self.name())
             .field("host", &self.host())
-            .field("type", &self.record_type())
+            .field("record_type", &self.record_type())
             .field("value", &self.value())
             .finish()
     }

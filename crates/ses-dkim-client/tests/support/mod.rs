@@ -123,6 +123,9 @@ pub(crate) struct Reply {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     delay: Duration,
+    /// Send the body with chunked transfer coding in this many pieces, each flushed and a moment
+    /// apart, so that the client reads them as separate frames; `None` sends it whole.
+    chunks: Option<usize>,
 }
 
 impl Reply {
@@ -133,7 +136,14 @@ impl Reply {
             headers: Vec::new(),
             body: body.into(),
             delay: Duration::ZERO,
+            chunks: None,
         }
+    }
+
+    /// Sends the body in `pieces` chunks, each flushed and a moment apart.
+    pub(crate) fn in_chunks(mut self, pieces: usize) -> Self {
+        self.chunks = Some(pieces.max(1));
+        self
     }
 
     /// Adds a header.
@@ -574,8 +584,23 @@ async fn write_reply(socket: &mut TcpStream, reply: &Reply) -> std::io::Result<(
     for (name, value) in &reply.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    head.push_str(&format!("content-length: {}\r\n\r\n", reply.body.len()));
+    let Some(pieces) = reply.chunks else {
+        head.push_str(&format!("content-length: {}\r\n\r\n", reply.body.len()));
+        socket.write_all(head.as_bytes()).await?;
+        socket.write_all(&reply.body).await?;
+        return socket.flush().await;
+    };
+    head.push_str("transfer-encoding: chunked\r\n\r\n");
     socket.write_all(head.as_bytes()).await?;
-    socket.write_all(&reply.body).await?;
+    for piece in reply.body.chunks(reply.body.len().div_ceil(pieces).max(1)) {
+        socket
+            .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+            .await?;
+        socket.write_all(piece).await?;
+        socket.write_all(b"\r\n").await?;
+        socket.flush().await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    socket.write_all(b"0\r\n\r\n").await?;
     socket.flush().await
 }
