@@ -266,7 +266,8 @@ impl Service<Uri> for Connector {
     }
 }
 
-/// A TCP connection that tells the pool only that it is a plain HTTP/1 connection.
+/// A TCP connection that tells the pool nothing about itself: no proxy, no addresses; over it,
+/// hyper-rustls adds what TLS negotiated.
 struct Connection(TokioIo<TcpStream>);
 
 impl hyper_util::client::legacy::connect::Connection for Connection {
