@@ -587,3 +587,102 @@ fn missing_credentials_leave_the_output_file_alone() {
     );
     assert!(stub.requests().is_empty());
 }
+
+/// Retry and endpoint switches that the AWS tools refuse, set in the environment or in the
+/// profile, are configuration errors that name the variable or key and the value (exit 2, before
+/// any call): aws-config itself panics on some of them and quietly ignores others. What the AWS
+/// tools accept still works.
+#[test]
+fn invalid_retry_and_endpoint_switches_are_named() {
+    let moto = Moto::start().unwrap();
+    let endpoint = moto.endpoint();
+    let dir = TempDir::new("ses-dkim-e2e-switches").unwrap();
+    let config = dir.path().join("config");
+    let config_file = config.to_str().unwrap();
+    let args = [
+        "verify",
+        "-",
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+        "--format",
+        "csv",
+    ];
+    let with = |env: &[(&str, &str)]| {
+        let mut all = FAKE_KEYS.to_vec();
+        all.extend_from_slice(env);
+        run(&ses_dkim(), &args, &all, Some(b"example.com\n")).unwrap()
+    };
+
+    let refused = [
+        ("AWS_MAX_ATTEMPTS", "x"),
+        ("AWS_MAX_ATTEMPTS", "0"),
+        ("AWS_MAX_ATTEMPTS", "-1"),
+        ("AWS_RETRY_MODE", "fast"),
+        ("AWS_USE_FIPS_ENDPOINT", "maybe"),
+        ("AWS_USE_DUALSTACK_ENDPOINT", "yes"),
+    ];
+    for (name, value) in refused {
+        let out = with(&[(name, value)]);
+        assert_eq!(out.code, Some(2), "{name}={value}: {}", out.stderr);
+        assert!(
+            out.stderr.starts_with(&format!(
+                "ses-dkim: error: invalid setting {name}: `{value}` "
+            )),
+            "{name}={value}: {}",
+            out.stderr
+        );
+    }
+    for (key, value) in [("max_attempts", "abc"), ("use_fips_endpoint", "maybe")] {
+        fs::write(&config, format!("[default]\n{key} = {value}\n")).unwrap();
+        let out = with(&[("AWS_CONFIG_FILE", config_file)]);
+        assert_eq!(out.code, Some(2), "{key} = {value}: {}", out.stderr);
+        let named = format!("invalid setting {key}: `{value}` in the profile `default` ");
+        assert!(out.stderr.contains(&named), "{}", out.stderr);
+    }
+    assert!(moto.list_identities().unwrap().is_empty());
+
+    // The environment wins over the profile, whose bad value is then never read.
+    fs::write(
+        &config,
+        "[default]\nmax_attempts = abc\nretry_mode = legacy\n",
+    )
+    .unwrap();
+    let out = with(&[
+        ("AWS_CONFIG_FILE", config_file),
+        ("AWS_MAX_ATTEMPTS", "25"),
+        ("AWS_USE_FIPS_ENDPOINT", "FALSE"),
+    ]);
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(moto.list_identities().unwrap(), ["example.com"]);
+}
+
+/// A directory given as the list is a usage error at once (exit 2, nothing asked), and a list
+/// with no domain in it says so rather than only counting nothing.
+#[test]
+fn a_directory_is_no_list_and_an_empty_list_is_named() {
+    let moto = Moto::start().unwrap();
+    let dir = TempDir::new("ses-dkim-e2e-lists").unwrap();
+    let folder = dir.path().to_str().unwrap();
+    let out = verify(&moto.endpoint(), &[folder, "--region", "us-east-1"], None);
+    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!("ses-dkim: error: `{folder}` is a directory: name a file with one domain a line\n")
+    );
+
+    let out = verify(
+        &moto.endpoint(),
+        &["-", "--region", "us-east-1"],
+        Some(b"# nothing yet\n\n"),
+    );
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("ses-dkim: <stdin>: no domains in the list\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(moto.list_identities().unwrap().is_empty());
+}

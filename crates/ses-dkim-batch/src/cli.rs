@@ -113,11 +113,17 @@ pub(crate) struct VerifyArgs {
     pub(crate) output: Option<PathBuf>,
 
     /// The zone CNAME values point into, overriding the region's table entry.
-    #[arg(long, value_name = "ZONE")]
+    #[arg(long, value_name = "ZONE", value_parser = dkim_zone)]
     pub(crate) dkim_zone: Option<String>,
 
-    /// The TTL of zone-file and Route 53 records, in seconds.
-    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    /// The TTL of zone-file and Route 53 records, in seconds (at most 2147483647).
+    #[arg(
+        long,
+        default_value_t = 1800,
+        value_name = "SECONDS",
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u32).range(..=i64::from(i32::MAX))
+    )]
     pub(crate) ttl: u32,
 
     /// For `--format zone`: write `$ORIGIN ORIGIN` and owner names relative to it; a domain
@@ -192,12 +198,33 @@ pub(crate) struct SesArgs {
     pub(crate) ca_bundle: Option<std::path::PathBuf>,
 
     /// Calls a second; SES allows one per account and region.
-    #[arg(long, default_value_t = 1.0, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "N",
+        allow_negative_numbers = true,
+        value_parser = rate
+    )]
     pub(crate) rate: f64,
 
     /// Attempts per call for throttling and transient errors [default: AWS_MAX_ATTEMPTS or 3].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
     pub(crate) max_attempts: Option<u32>,
+}
+
+/// Parses `--rate`: a positive number of calls a second.
+fn rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err("must be a positive number of calls a second, such as 1 or 0.5".to_owned()),
+    }
+}
+
+/// Parses `--dkim-zone`, checked as the client will use it.
+pub(crate) fn dkim_zone(text: &str) -> Result<String, String> {
+    ses_dkim_core::DkimZone::parse(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -217,5 +244,44 @@ mod tests {
             let name = arg.to_possible_value().map(|v| v.get_name().to_owned());
             assert_eq!(name.as_deref(), Some(OutputFormat::from(*arg).as_str()));
         }
+    }
+
+    /// Values that cannot work are usage errors naming the flag, negative numbers included
+    /// (not mistaken for flags); the TTL stops where DNS does, at 2^31 - 1.
+    #[test]
+    fn flag_values_are_checked_as_given() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["ses-dkim", "verify", "-"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args)
+        };
+        for (flag, value) in [
+            ("--rate", "0"),
+            ("--rate", "-1"),
+            ("--rate", "inf"),
+            ("--rate", "NaN"),
+            ("--ttl", "-5"),
+            ("--ttl", "2147483648"),
+            ("--dkim-zone", "bad..zone"),
+        ] {
+            let error = parse(&[flag, value]).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("invalid value '{value}' for '{flag} ")),
+                "{error}"
+            );
+        }
+        let cli = parse(&[
+            "--rate",
+            "0.5",
+            "--ttl",
+            "2147483647",
+            "--dkim-zone",
+            "dkim.example",
+        ]);
+        let Command::Verify(args) = cli.unwrap().command else {
+            panic!("not verify");
+        };
+        assert_eq!((args.ses.rate, args.ttl), (0.5, 2_147_483_647));
+        assert_eq!(args.dkim_zone.as_deref(), Some("dkim.example"));
     }
 }

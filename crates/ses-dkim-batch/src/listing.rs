@@ -3,7 +3,7 @@
 //! flat whatever the list's size.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, IsTerminal};
 use std::path::Path;
 
 use ses_dkim_batch::list::{DomainList, Entry};
@@ -85,6 +85,8 @@ pub(crate) struct Batches {
     size: usize,
     counts: ListCounts,
     done: bool,
+    /// Whether any new domain was handed out yet.
+    listed: bool,
 }
 
 impl Batches {
@@ -114,6 +116,7 @@ impl Batches {
             size: size.max(1),
             counts: ListCounts::default(),
             done: false,
+            listed: false,
         })
     }
 
@@ -167,7 +170,17 @@ impl Batches {
             }
             batch.push(Listed { line, domain });
         }
-        Ok(if batch.is_empty() { None } else { Some(batch) })
+        if batch.is_empty() {
+            let counts = self.counts;
+            if !self.listed && !counts.unread && counts.invalid == 0 && counts.duplicates == 0 {
+                report(format_args!("{}: no domains in the list", self.name));
+                // Said once, however often the end is asked for.
+                self.listed = true;
+            }
+            return Ok(None);
+        }
+        self.listed = true;
+        Ok(Some(batch))
     }
 }
 
@@ -191,9 +204,22 @@ fn open_source(path: Option<&Path>) -> Result<(BufReader<Source>, String), Strin
         Some(path) if path.as_os_str() != "-" => {
             let name = path.display().to_string();
             let file = File::open(path).map_err(|e| format!("cannot open `{name}`: {e}"))?;
+            // Opening a directory works; reading it would fail only after the run has started.
+            if file.metadata().is_ok_and(|meta| meta.is_dir()) {
+                return Err(format!(
+                    "`{name}` is a directory: name a file with one domain a line"
+                ));
+            }
             Ok((BufReader::new(Source::File(BufReader::new(file))), name))
         }
-        _ => Ok((BufReader::new(Source::Stdin), "<stdin>".to_owned())),
+        _ => {
+            if io::stdin().is_terminal() {
+                report(format_args!(
+                    "reading domains from standard input, one a line; end with Ctrl-D"
+                ));
+            }
+            Ok((BufReader::new(Source::Stdin), "<stdin>".to_owned()))
+        }
     }
 }
 

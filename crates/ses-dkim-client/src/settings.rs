@@ -22,9 +22,11 @@ pub struct Settings {
     /// The endpoint URL, ahead of `AWS_ENDPOINT_URL_SES`, `AWS_ENDPOINT_URL` and the profile.
     /// Plain `http://` is allowed only here or through those overrides.
     pub endpoint_url: Option<String>,
-    /// Use the FIPS endpoint, ahead of `AWS_USE_FIPS_ENDPOINT` and the profile.
+    /// Use the FIPS endpoint, ahead of `AWS_USE_FIPS_ENDPOINT` and the profile's
+    /// `use_fips_endpoint` (either of which must be `true` or `false`).
     pub use_fips: Option<bool>,
-    /// Use the dual-stack endpoint, ahead of `AWS_USE_DUALSTACK_ENDPOINT` and the profile.
+    /// Use the dual-stack endpoint, ahead of `AWS_USE_DUALSTACK_ENDPOINT` and the profile's
+    /// `use_dualstack_endpoint` (either of which must be `true` or `false`).
     pub use_dual_stack: Option<bool>,
     /// Fixed credentials, instead of the credential chain.
     pub credentials: Option<Credentials>,
@@ -32,11 +34,11 @@ pub struct Settings {
     /// roots, ahead of `AWS_CA_BUNDLE` and the profile's `ca_bundle`; read for `https` endpoints
     /// only.
     pub ca_bundle: Option<PathBuf>,
-    /// Attempts per call, ahead of `AWS_MAX_ATTEMPTS` and the profile; the default is 3.
+    /// Attempts per call, ahead of `AWS_MAX_ATTEMPTS` and the profile's `max_attempts`; the
+    /// default is 3.
     ///
-    /// When this is `None`, aws-config reads `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` and the
-    /// profile's retry keys, and panics on an invalid value there; a count given here is never
-    /// checked against them.
+    /// When this is `None`, an invalid `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` or profile retry key
+    /// is a [`ConfigError::Invalid`]; a count given here is never checked against them.
     pub max_attempts: Option<u32>,
     /// The first retry's backoff ceiling; later ones double up to `max_backoff`.
     pub initial_backoff: Duration,
@@ -146,7 +148,7 @@ impl ResolvedSettings {
 
         let dkim_zone = match &settings.dkim_zone {
             Some(zone) => DkimZone::parse(zone).map_err(|e| ConfigError::Invalid {
-                name: "dkim-zone",
+                name: "dkim_zone",
                 reason: e.to_string(),
             })?,
             None => DkimZone::for_region(&region)?,
@@ -215,10 +217,14 @@ mod environment {
     use aws_types::os_shim_internal::{Env, Fs};
     use aws_types::service_config::ServiceConfigKey;
 
-    use super::{CaBundle, Found, Settings};
+    use super::{CaBundle, Found, Settings, parse_attempts, parse_flag, parse_retry_mode};
     use crate::error::ConfigError;
 
     pub(super) async fn look_up(settings: &Settings) -> Result<Found, ConfigError> {
+        let env = Env::real();
+        let profiles = profiles(settings.profile.as_deref(), &env).await;
+        let profiles = profiles.as_ref();
+
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(profile) = &settings.profile {
             loader = loader.profile_name(profile);
@@ -226,22 +232,38 @@ mod environment {
         if let Some(region) = &settings.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
-        if let Some(attempts) = settings.max_attempts {
-            // Given explicitly, aws-config does not read `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` or
-            // the profile's retry keys, on whose invalid values it panics.
-            loader = loader.retry_config(RetryConfig::standard().with_max_attempts(attempts));
-        }
+        // Read here, and always handed to aws-config, which would otherwise panic on an invalid
+        // `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` or profile retry key.
+        let retry = match settings.max_attempts {
+            Some(attempts) => RetryConfig::standard().with_max_attempts(attempts),
+            None => {
+                let attempts = setting(&env, profiles, RETRY_ATTEMPTS, parse_attempts)?;
+                // Checked so that a typo is not ignored; the client paces and retries the same
+                // way in every mode.
+                setting(&env, profiles, RETRY_MODE, parse_retry_mode)?;
+                attempts.map_or_else(RetryConfig::standard, |attempts| {
+                    RetryConfig::standard().with_max_attempts(attempts)
+                })
+            }
+        };
+        loader = loader.retry_config(retry.clone());
         if let Some(credentials) = &settings.credentials {
             loader = loader.credentials_provider(super::static_credentials(credentials));
         }
+        // aws-config only logs a warning for a value that is not `true` or `false` and goes on
+        // without FIPS, which nobody who asked for it wants.
+        let use_fips = match settings.use_fips {
+            Some(_) => None,
+            None => setting(&env, profiles, USE_FIPS, parse_flag)?,
+        };
+        let use_dual_stack = match settings.use_dual_stack {
+            Some(_) => None,
+            None => setting(&env, profiles, USE_DUAL_STACK, parse_flag)?,
+        };
         let config = loader.load().await;
-        let env = Env::real();
-        let profiles = profiles(settings.profile.as_deref(), &env).await;
         if config.region().is_none() && settings.region.is_none() {
             // A misspelt profile has no region either: name the profile, not the region.
-            if let Some(profile) =
-                missing_profile(settings.profile.as_deref(), &env, profiles.as_ref())
-            {
+            if let Some(profile) = missing_profile(settings.profile.as_deref(), &env, profiles) {
                 return Err(ConfigError::UnknownProfile(profile));
             }
         }
@@ -249,7 +271,7 @@ mod environment {
         let from_env =
             set(env.get("AWS_CA_BUNDLE").ok()).map(|path| CaBundle::new(path, "AWS_CA_BUNDLE"));
         let ca_bundle = from_env.or_else(|| {
-            let path = set(profiles.as_ref()?.get("ca_bundle").map(str::to_owned))?;
+            let path = set(profiles?.get("ca_bundle").map(str::to_owned))?;
             Some(CaBundle::new(path, "the profile's ca_bundle"))
         });
 
@@ -263,12 +285,53 @@ mod environment {
         Ok(Found {
             region: config.region().map(|r| r.as_ref().to_owned()),
             endpoint_url: service_url.or_else(|| config.endpoint_url().map(str::to_owned)),
-            use_fips: config.use_fips(),
-            use_dual_stack: config.use_dual_stack(),
-            retry: config.retry_config().cloned(),
+            use_fips,
+            use_dual_stack,
+            retry: Some(retry),
             credentials: config.credentials_provider(),
             ca_bundle,
         })
+    }
+
+    /// An environment variable and the profile key that stands in for it.
+    type Names = (&'static str, &'static str);
+
+    const RETRY_ATTEMPTS: Names = ("AWS_MAX_ATTEMPTS", "max_attempts");
+    const RETRY_MODE: Names = ("AWS_RETRY_MODE", "retry_mode");
+    const USE_FIPS: Names = ("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint");
+    const USE_DUAL_STACK: Names = ("AWS_USE_DUALSTACK_ENDPOINT", "use_dualstack_endpoint");
+
+    /// Reads a setting from its environment variable or, when that is unset or blank, from the
+    /// selected profile; a value `parse` refuses is an error that names where it was set.
+    fn setting<T>(
+        env: &Env,
+        profiles: Option<&ProfileSet>,
+        (variable, key): Names,
+        parse: fn(&str) -> Result<T, &'static str>,
+    ) -> Result<Option<T>, ConfigError> {
+        if let Some(text) = set(env.get(variable).ok()) {
+            return parse(text.trim())
+                .map(Some)
+                .map_err(|problem| ConfigError::Invalid {
+                    name: variable,
+                    reason: format!("`{text}` {problem}"),
+                });
+        }
+        let Some(profiles) = profiles else {
+            return Ok(None);
+        };
+        let Some(text) = set(profiles.get(key).map(str::to_owned)) else {
+            return Ok(None);
+        };
+        parse(text.trim())
+            .map(Some)
+            .map_err(|problem| ConfigError::Invalid {
+                name: key,
+                reason: format!(
+                    "`{text}` in the profile `{}` {problem}",
+                    profiles.selected_profile()
+                ),
+            })
     }
 
     /// Returns the shared config and credentials files, with the profile of `--profile` or
@@ -332,19 +395,21 @@ mod environment {
         } else {
             var("AWS_ENDPOINT_URL_SES").or_else(|| var("AWS_ENDPOINT_URL"))
         };
-        let retry = match var("AWS_MAX_ATTEMPTS") {
-            Some(text) => match text.trim().parse::<u32>() {
-                Ok(attempts) if attempts > 0 => {
-                    Some(RetryConfig::standard().with_max_attempts(attempts))
-                }
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "AWS_MAX_ATTEMPTS",
-                        reason: format!("`{text}` is not a positive whole number"),
-                    });
-                }
-            },
-            None => None,
+        let retry = match settings.max_attempts {
+            Some(_) => None,
+            None => read("AWS_MAX_ATTEMPTS", super::parse_attempts)?
+                .map(|attempts| RetryConfig::standard().with_max_attempts(attempts)),
+        };
+        if settings.max_attempts.is_none() {
+            read("AWS_RETRY_MODE", super::parse_retry_mode)?;
+        }
+        let use_fips = match settings.use_fips {
+            Some(_) => None,
+            None => read("AWS_USE_FIPS_ENDPOINT", super::parse_flag)?,
+        };
+        let use_dual_stack = match settings.use_dual_stack {
+            Some(_) => None,
+            None => read("AWS_USE_DUALSTACK_ENDPOINT", super::parse_flag)?,
         };
         let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
             (Some(key), Some(secret)) => Some(SharedCredentialsProvider::new(
@@ -361,12 +426,59 @@ mod environment {
         Ok(Found {
             region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
             endpoint_url,
-            use_fips: flag("AWS_USE_FIPS_ENDPOINT"),
-            use_dual_stack: flag("AWS_USE_DUALSTACK_ENDPOINT"),
+            use_fips,
+            use_dual_stack,
             retry,
             credentials,
             ca_bundle: var("AWS_CA_BUNDLE").map(|path| super::CaBundle::new(path, "AWS_CA_BUNDLE")),
         })
+    }
+
+    /// Reads an environment variable that is set and not blank; a value `parse` refuses is an
+    /// error that names the variable.
+    fn read<T>(
+        name: &'static str,
+        parse: fn(&str) -> Result<T, &'static str>,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(text) = std::env::var(name).ok().filter(|v| !v.trim().is_empty()) else {
+            return Ok(None);
+        };
+        parse(text.trim())
+            .map(Some)
+            .map_err(|problem| ConfigError::Invalid {
+                name,
+                reason: format!("`{text}` {problem}"),
+            })
+    }
+}
+
+/// Reads `max_attempts` as the AWS tools do: a whole number of at least 1.
+fn parse_attempts(text: &str) -> Result<u32, &'static str> {
+    match text.parse::<u32>() {
+        Ok(attempts) if attempts > 0 => Ok(attempts),
+        _ => Err("is not a whole number of at least 1"),
+    }
+}
+
+/// Checks `retry_mode` against the modes the AWS tools know; the client retries the same way in
+/// each of them.
+fn parse_retry_mode(text: &str) -> Result<(), &'static str> {
+    let known = ["standard", "adaptive", "legacy"];
+    if known.iter().any(|mode| text.eq_ignore_ascii_case(mode)) {
+        Ok(())
+    } else {
+        Err("is not a retry mode: use `standard`, `adaptive` or `legacy`")
+    }
+}
+
+/// Reads a `true` or `false` setting, in any case.
+fn parse_flag(text: &str) -> Result<bool, &'static str> {
+    if text.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if text.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err("is neither `true` nor `false`")
     }
 }
 
@@ -400,13 +512,13 @@ fn check(settings: &Settings) -> Result<(), ConfigError> {
         })
     };
     if settings.max_attempts == Some(0) {
-        return invalid("max-attempts", "must be at least 1");
+        return invalid("max_attempts", "must be at least 1");
     }
     if !(settings.rate.is_finite() && settings.rate > 0.0) {
         return invalid("rate", "must be a positive number of requests a second");
     }
     if settings.max_body_bytes == 0 {
-        return invalid("max-body-bytes", "must be positive");
+        return invalid("max_body_bytes", "must be positive");
     }
     Ok(())
 }

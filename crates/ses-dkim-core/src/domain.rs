@@ -212,6 +212,8 @@ pub enum DomainErrorReason {
     },
     /// An IPv4 or IPv6 address rather than a name.
     IpAddress,
+    /// A top-level label of digits only, as in `example.123`: no top-level domain is.
+    NumericTopLevel,
     /// A single label such as `localhost` or `com`.
     SingleLabel,
     /// A character outside letters, digits and hyphens after IDNA conversion.
@@ -241,22 +243,17 @@ impl fmt::Display for DomainErrorReason {
             Self::ControlCharacter => f.write_str("the name holds a control character"),
             Self::EmptyLabel => f.write_str("the name has an empty label (`..` or a leading dot)"),
             Self::Wildcard => f.write_str("wildcards cannot be verified; give the domain itself"),
-            Self::EmailAddress { domain } => write!(
+            Self::EmailAddress { domain } => suggest(
                 f,
-                "this is an email address; use the part after `@`: {}",
-                Printable(domain)
+                "this is an email address; use the part after `@`",
+                domain,
             ),
-            Self::Url { host } => {
-                write!(
-                    f,
-                    "this is a URL; drop the scheme and path: {}",
-                    Printable(host)
-                )
-            }
-            Self::HostAndPort { host } => {
-                write!(f, "a domain has no port; drop it: {}", Printable(host))
-            }
+            Self::Url { host } => suggest(f, "this is a URL; drop the scheme and path", host),
+            Self::HostAndPort { host } => suggest(f, "a domain has no port; drop it", host),
             Self::IpAddress => f.write_str("an IP address is not a domain"),
+            Self::NumericTopLevel => {
+                f.write_str("the last label is all digits; no top-level domain is")
+            }
             Self::SingleLabel => f.write_str("a domain needs at least two labels"),
             Self::InvalidCharacter(c) => write!(
                 f,
@@ -275,6 +272,17 @@ impl fmt::Display for DomainErrorReason {
             }
             Self::Idna => f.write_str("the internationalised name is not valid under UTS 46"),
         }
+    }
+}
+
+/// Writes `advice: `part`` when `part` is a domain itself, and otherwise says that it is not, so
+/// that no message suggests something that would be refused in turn.
+fn suggest(f: &mut fmt::Formatter<'_>, advice: &str, part: &str) -> fmt::Result {
+    if Domain::parse(part).is_ok() {
+        write!(f, "{advice}: {}", Printable(part))
+    } else {
+        let (what, _) = advice.split_once(';').unwrap_or((advice, ""));
+        write!(f, "{what}, and {} is not a domain either", Printable(part))
     }
 }
 
@@ -369,9 +377,9 @@ fn check_ldh(name: &str) -> Result<(), DomainErrorReason> {
     if count < 2 {
         return Err(DomainErrorReason::SingleLabel);
     }
-    // An all-numeric top-level label means a dotted IPv4 address or something like it.
+    // Dotted IPv4 addresses were caught above; no top-level domain is all digits either.
     if last.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(DomainErrorReason::IpAddress);
+        return Err(DomainErrorReason::NumericTopLevel);
     }
     Ok(())
 }
@@ -440,6 +448,9 @@ mod tests {
             ("*.example.com", DomainErrorReason::Wildcard),
             ("localhost", DomainErrorReason::SingleLabel),
             ("192.0.2.1", DomainErrorReason::IpAddress),
+            ("2001:db8::1", DomainErrorReason::IpAddress),
+            ("foo.123", DomainErrorReason::NumericTopLevel),
+            ("192.0.2.300", DomainErrorReason::NumericTopLevel),
             ("-a.example.com", DomainErrorReason::HyphenAtLabelEdge),
             ("a_b.example.com", DomainErrorReason::InvalidCharacter('_')),
             ("a!b.example.com", DomainErrorReason::InvalidCharacter('!')),
@@ -479,6 +490,43 @@ mod tests {
             DomainErrorReason::Url {
                 host: "example.com".into()
             }
+        );
+    }
+
+    /// A hint never offers a part that would be refused in turn.
+    #[test]
+    fn hints_offer_only_valid_domains() {
+        for (input, message) in [
+            (
+                "bad@x",
+                "this is an email address, and `x` is not a domain either",
+            ),
+            (
+                "http://localhost/",
+                "this is a URL, and `localhost` is not a domain either",
+            ),
+            (
+                "nohost:25",
+                "a domain has no port, and `nohost` is not a domain either",
+            ),
+            (
+                "me@foo.123",
+                "this is an email address, and `foo.123` is not a domain either",
+            ),
+        ] {
+            let err = Domain::parse(input).unwrap_err().to_string();
+            assert_eq!(err, format!("invalid domain `{input}`: {message}"));
+        }
+        assert_eq!(
+            Domain::parse("mail.example.com:25")
+                .unwrap_err()
+                .to_string(),
+            "invalid domain `mail.example.com:25`: a domain has no port; drop it: \
+             `mail.example.com`"
+        );
+        assert_eq!(
+            Domain::parse("foo.123").unwrap_err().to_string(),
+            "invalid domain `foo.123`: the last label is all digits; no top-level domain is"
         );
     }
 
