@@ -686,3 +686,37 @@ fn a_directory_is_no_list_and_an_empty_list_is_named() {
     );
     assert!(moto.list_identities().unwrap().is_empty());
 }
+
+/// `scripts/demo`, the README's first command, takes the list and `-o` from where it is run, and
+/// a `--region` of the caller's replaces its default rather than adding to it.
+#[test]
+fn the_demo_takes_paths_from_where_it_is_run() {
+    let dir = TempDir::new("ses-dkim-e2e-demo").unwrap();
+    fs::write(dir.path().join("small.txt"), "a.example\nb.example\n").unwrap();
+    let script = ses_dkim_e2e::repo_root().join("scripts/demo");
+    let args = [
+        "small.txt",
+        "--format",
+        "csv",
+        "--region",
+        "eu-west-1",
+        "-o",
+        "out.csv",
+    ];
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let csv = fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 6, "{csv}");
+    assert!(
+        rows.iter().all(|row| row.contains(",eu-west-1,CNAME,")),
+        "{csv}"
+    );
+}
