@@ -720,3 +720,37 @@ fn the_demo_takes_paths_from_where_it_is_run() {
         "{csv}"
     );
 }
+
+/// An endpoint URL that cannot work is reported with where it came from, as a region is.
+#[test]
+fn endpoint_errors_say_where_the_url_came_from() {
+    let dir = TempDir::new("ses-dkim-e2e-endpoint-origin").unwrap();
+    let config = dir.path().join("config");
+    fs::write(&config, "[default]\nendpoint_url = ftp://x\n").unwrap();
+    let config = config.to_str().unwrap();
+    let args = ["verify", "-", "--region", "us-east-1"];
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[("AWS_ENDPOINT_URL_SES", "localhost:4566")],
+            "invalid endpoint URL `localhost:4566`: no scheme: start it with `https://` (or \
+             `http://` for a local emulator); the endpoint URL came from AWS_ENDPOINT_URL_SES",
+        ),
+        (
+            &[("AWS_ENDPOINT_URL", "https://email-smtp.us-east-1.amazonaws.com")],
+            "is the SES SMTP interface, not the API; use `https://email.<region>.amazonaws.com`; \
+             the endpoint URL came from AWS_ENDPOINT_URL",
+        ),
+        (
+            &[("AWS_CONFIG_FILE", config)],
+            "invalid endpoint URL `ftp://x`: the scheme must be http or https; the endpoint URL \
+             came from the profile's `endpoint_url` (or its `services` section)",
+        ),
+    ];
+    for (env, message) in cases {
+        let mut all = FAKE_KEYS.to_vec();
+        all.extend_from_slice(env);
+        let out = run(&ses_dkim(), &args, &all, Some(b"example.com\n")).unwrap();
+        assert_eq!(out.code, Some(2), "{env:?}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{env:?}: {}", out.stderr);
+    }
+}

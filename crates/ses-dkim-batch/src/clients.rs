@@ -41,7 +41,7 @@ pub(crate) async fn clients(
         };
         let client = SesClient::from_settings(settings)
             .await
-            .map_err(|e| explain(&e, !ses.region.is_empty()))?;
+            .map_err(|e| explain(&e, ses))?;
         // Credentials now, before anything is read, called or written: missing ones are a
         // configuration error, not the failure of whichever domain comes first.
         client.load_credentials().await.map_err(|e| e.to_string())?;
@@ -52,10 +52,16 @@ pub(crate) async fn clients(
 }
 
 /// Returns a configuration error with what to do about it with this binary's flags, and for a
-/// region, where it came from.
-fn explain(error: &ConfigError, region_flag: bool) -> String {
+/// region or an endpoint URL, where it came from.
+fn explain(error: &ConfigError, ses: &SesArgs) -> String {
+    let region_flag = !ses.region.is_empty();
     match error {
         ConfigError::Region(_) => format!("{error}; {}", region_origin(region_flag)),
+        ConfigError::Endpoint(
+            EndpointError::InvalidUrl { .. }
+            | EndpointError::SmtpHost(_)
+            | EndpointError::CustomWithVariant,
+        ) => format!("{error}; {}", endpoint_origin(ses.endpoint_url.is_some())),
         ConfigError::Endpoint(EndpointError::Region(RegionError::Unknown(_))) => format!(
             "{error} (--endpoint-url and --dkim-zone); {}",
             region_origin(region_flag)
@@ -81,4 +87,22 @@ fn region_origin(region_flag: bool) -> String {
         "the profile's `region`"
     };
     format!("the region came from {origin}")
+}
+
+/// Says where the endpoint URL came from, in the order the AWS tools look: the flag, the
+/// variables, or else the profile.
+fn endpoint_origin(endpoint_flag: bool) -> String {
+    let value = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let ignored = value("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let origin = if endpoint_flag {
+        "--endpoint-url"
+    } else if !ignored && value("AWS_ENDPOINT_URL_SES").is_some() {
+        "AWS_ENDPOINT_URL_SES"
+    } else if !ignored && value("AWS_ENDPOINT_URL").is_some() {
+        "AWS_ENDPOINT_URL"
+    } else {
+        "the profile's `endpoint_url` (or its `services` section)"
+    };
+    format!("the endpoint URL came from {origin}")
 }

@@ -75,7 +75,9 @@ impl Endpoint {
             reason,
         };
         let uri: Uri = url.trim().parse().map_err(|_| invalid("not a URL"))?;
-        let scheme = uri.scheme().cloned().ok_or_else(|| invalid("no scheme"))?;
+        let scheme = uri.scheme().cloned().ok_or_else(|| {
+            invalid("no scheme: start it with `https://` (or `http://` for a local emulator)")
+        })?;
         if scheme != Scheme::HTTPS && scheme != Scheme::HTTP {
             return Err(invalid("the scheme must be http or https"));
         }
