@@ -62,10 +62,12 @@ impl Progress {
             Some(total) => ProgressBar::new(total),
             None => ProgressBar::no_length(),
         };
+        // The time so far, and what is left at the configured rate: the measured rate counts
+        // skipped lines too and starts with an unpaced first call, so it says nothing useful.
         let template = if total.is_some() {
-            "{bar:30} {pos}/{len} domains  {per_sec}  {msg}"
+            "{bar:30} {pos}/{len} domains  {elapsed} so far  {msg}"
         } else {
-            "{spinner} {pos} domains  {per_sec}  {msg}"
+            "{spinner} {pos} domains  {elapsed} so far  {msg}"
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style);
