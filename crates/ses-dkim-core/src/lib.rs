@@ -62,6 +62,49 @@
 //! # }
 //! ```
 //!
+//! Step 4 in a program of its own: one [`Pacer`] per account and region (SES allows one call a
+//! second, so `Pacer::new(1.0, 1)`), [`Pacer::reserve`] before each attempt and [`Pacer::sent`]
+//! the moment the request leaves, so that a late send pushes the next slot back; up to three
+//! attempts, each retry after [`backoff_delay`] with a ceiling of 1 s doubling to 20 s, as the
+//! AWS SDKs' standard mode does. The request is signed again for each attempt, after its wait.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! use ses_dkim_core::{Pacer, ResponseError, backoff_delay, parse_verify_domain_dkim};
+//!
+//! # fn main() -> Result<(), ResponseError> {
+//! // Stands in for signing and sending; SES throttles the first attempt here.
+//! let answers = [
+//!     (400, include_str!("../tests/data/responses/error.throttling.ses-real.xml")),
+//!     (200, include_str!("../tests/data/responses/verify-domain-dkim.response.moto-5.2.5.xml")),
+//! ];
+//! let mut pacer = Pacer::new(1.0, 1);
+//! let mut waits = Vec::new(); // a real program sleeps for each of these
+//! let mut attempt = 0;
+//! let output = loop {
+//!     waits.push(pacer.reserve(Instant::now()));
+//!     // sign the request for now, then send it:
+//!     pacer.sent(Instant::now());
+//!     let (status, body) = answers[attempt];
+//!     attempt += 1;
+//!     match parse_verify_domain_dkim(status, body.as_bytes()) {
+//!         Ok(output) => break output,
+//!         Err(error) if error.kind().is_retryable() && attempt < 3 => {
+//!             let random = 0.5; // from the program's random source, in [0, 1)
+//!             let initial = Duration::from_secs(1);
+//!             waits.push(backoff_delay(attempt as u32, initial, Duration::from_secs(20), random));
+//!         }
+//!         Err(error) => return Err(error),
+//!     }
+//! };
+//! assert_eq!(output.tokens.len(), 3);
+//! assert_eq!(waits[0], Duration::ZERO); // the first slot is free
+//! assert_eq!(waits[1], Duration::from_millis(500)); // half the first retry's ceiling
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! The status call, `GetIdentityDkimAttributes`, follows the same sequence with
 //! [`status::get_identity_dkim_attributes`] and [`parse_get_identity_dkim_attributes`].
 //!
