@@ -565,6 +565,26 @@ mod tests {
         );
     }
 
+    /// The values the AWS tools accept for the retry and endpoint switches, and no others.
+    #[test]
+    fn switches_parse_as_the_aws_tools_read_them() {
+        assert_eq!(parse_attempts("25"), Ok(25));
+        for bad in ["0", "-1", "x", "2.5", ""] {
+            assert!(parse_attempts(bad).is_err(), "{bad}");
+        }
+        for mode in ["standard", "Adaptive", "LEGACY"] {
+            assert_eq!(parse_retry_mode(mode), Ok(()), "{mode}");
+        }
+        assert!(parse_retry_mode("fast").is_err());
+        assert_eq!(
+            (parse_flag("TRUE"), parse_flag("false")),
+            (Ok(true), Ok(false))
+        );
+        for bad in ["maybe", "yes", "1", "on"] {
+            assert!(parse_flag(bad).is_err(), "{bad}");
+        }
+    }
+
     #[test]
     fn nonsense_settings_are_refused() {
         let zero = Settings {
