@@ -736,7 +736,10 @@ fn endpoint_errors_say_where_the_url_came_from() {
              `http://` for a local emulator); the endpoint URL came from AWS_ENDPOINT_URL_SES",
         ),
         (
-            &[("AWS_ENDPOINT_URL", "https://email-smtp.us-east-1.amazonaws.com")],
+            &[(
+                "AWS_ENDPOINT_URL",
+                "https://email-smtp.us-east-1.amazonaws.com",
+            )],
             "is the SES SMTP interface, not the API; use `https://email.<region>.amazonaws.com`; \
              the endpoint URL came from AWS_ENDPOINT_URL",
         ),
@@ -752,5 +755,55 @@ fn endpoint_errors_say_where_the_url_came_from() {
         let out = run(&ses_dkim(), &args, &all, Some(b"example.com\n")).unwrap();
         assert_eq!(out.code, Some(2), "{env:?}: {}", out.stderr);
         assert!(out.stderr.contains(message), "{env:?}: {}", out.stderr);
+    }
+}
+
+/// `-v` logs each call once, as one line of the call's span with its domain, region and request
+/// id (recorded once); at the most verbose level, no secret or session token appears anywhere.
+#[test]
+fn each_call_logs_one_line_with_domain_region_and_request_id() {
+    let moto = Moto::start().unwrap();
+    let endpoint = moto.endpoint();
+    let token = "OPS-SESSION-TOKEN-that-must-never-be-printed";
+    let env = [FAKE_KEYS[0], FAKE_KEYS[1], ("AWS_SESSION_TOKEN", token)];
+    let list: &[u8] = b"a.example\nb.example\n";
+    let args = |verbosity| {
+        [
+            verbosity,
+            "verify",
+            "-",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            endpoint.as_str(),
+            "-o",
+            "/dev/null",
+        ]
+    };
+
+    let out = run(&ses_dkim(), &args("-v"), &env, Some(list)).unwrap();
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let calls: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|line| line.contains("verify_domain_dkim{"))
+        .collect();
+    assert_eq!(calls.len(), 2, "{}", out.stderr);
+    for (line, domain) in calls.iter().zip(["a.example", "b.example"]) {
+        let span = format!("verify_domain_dkim{{domain={domain} region=us-east-1 request_id=\"");
+        assert!(line.contains(" INFO ") && line.contains(&span), "{line}");
+        assert!(line.ends_with("\"}: verified tokens=3"), "{line}");
+        assert_eq!(line.matches("request_id=").count(), 1, "{line}");
+    }
+
+    let out = run(&ses_dkim(), &args("-vvv"), &env, Some(list)).unwrap();
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert!(out.stderr.contains("verified tokens=3"), "{}", out.stderr);
+    for secret in [FAKE_KEYS[1].1, token] {
+        assert!(
+            !out.stderr.contains(secret),
+            "{secret} leaked: {}",
+            out.stderr
+        );
     }
 }

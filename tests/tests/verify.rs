@@ -1164,3 +1164,346 @@ fn credentials_come_from_assumed_roles_and_web_identities() {
         refused.stderr
     );
 }
+
+/// A `ses-dkim verify` running in the background, its stdout read line by line as it comes.
+struct Background {
+    child: std::process::Child,
+    stdout: std::sync::mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+    /// The stdout lines received so far.
+    lines: Vec<String>,
+}
+
+impl Background {
+    /// Starts `ses-dkim verify ARGS` with the fake keys, no `AWS_*` variable of this process and
+    /// an empty `HOME`, as [`run`] does.
+    fn start(args: &[&str], home: &Path) -> Background {
+        use std::io::{BufRead, BufReader, Read};
+        use std::process::{Command, Stdio};
+
+        let mut command = Command::new(ses_dkim());
+        command
+            .arg("verify")
+            .args(args)
+            .env_clear()
+            .envs(FAKE_KEYS)
+            .env("HOME", home)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        let mut child = command.spawn().unwrap();
+        let (send, stdout) = std::sync::mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text);
+            text
+        });
+        Background {
+            child,
+            stdout,
+            stderr,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Waits, at most `limit`, until stdout has `n` lines.
+    fn wait_for_lines(&mut self, n: usize, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while self.lines.len() < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => self.lines.push(line),
+                Err(e) => panic!(
+                    "stdout has {} of {n} lines ({e}): {:?}",
+                    self.lines.len(),
+                    self.lines
+                ),
+            }
+        }
+    }
+
+    /// Sends SIGINT, as Ctrl-C does.
+    fn interrupt(&self) {
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits, at most `limit`, for the process to end; returns its exit code, all of its stdout
+    /// as text and its stderr. A process still running then is killed and the test fails.
+    fn finish(mut self, limit: std::time::Duration) -> (Option<i32>, String, String) {
+        let deadline = std::time::Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "ses-dkim did not end within {limit:?}; stderr: {}",
+                    self.stderr.join().unwrap_or_default()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        // The reader thread ends with the pipe.
+        self.lines.extend(self.stdout.iter());
+        let mut stdout = self.lines.join("\n");
+        if !stdout.is_empty() {
+            stdout.push('\n');
+        }
+        (status.code(), stdout, self.stderr.join().unwrap())
+    }
+}
+
+/// Ctrl-C while the binary waits for its next pacing slot: that call is never sent. The run
+/// ends at once with status 130, and moto holds exactly the identities whose records came out.
+#[test]
+fn ctrl_c_while_waiting_for_the_next_slot_sends_nothing_more() {
+    use std::time::{Duration, Instant};
+
+    let moto = Moto::start().unwrap();
+    let dir = TempDir::new("ses-dkim-e2e-sigint-wait").unwrap();
+    let domains: Vec<String> = (1..=10).map(|i| format!("d{i}.example.com")).collect();
+    let list = dir.path().join("ten.txt");
+    fs::write(&list, domains.join("\n") + "\n").unwrap();
+    let endpoint = moto.endpoint();
+    // A call every 2 s: after the second domain's records, the binary waits about 2 s for the
+    // third domain's slot.
+    let args = [
+        list.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+        "--rate",
+        "0.5",
+        "--format",
+        "csv",
+    ];
+    let mut background = Background::start(&args, dir.path());
+    // The header and three rows for each of two domains.
+    background.wait_for_lines(1 + 2 * 3, Duration::from_secs(30));
+    let signalled = Instant::now();
+    background.interrupt();
+    let (code, stdout, stderr) = background.finish(Duration::from_secs(10));
+    let took = signalled.elapsed();
+
+    assert_eq!(code, Some(130), "stderr: {stderr}");
+    assert!(
+        took < Duration::from_secs(1),
+        "it waited for the slot: {took:?}"
+    );
+    assert_eq!(stdout, expected_csv(&["d1.example.com", "d2.example.com"]));
+    assert!(
+        stderr.contains("ses-dkim: 2 verified, 0 failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("; interrupted, the remaining domains were not attempted"),
+        "{stderr}"
+    );
+    let mut identities = moto.list_identities().unwrap();
+    identities.sort();
+    assert_eq!(identities, ["d1.example.com", "d2.example.com"]);
+}
+
+/// Returns a loopback port nothing listens on: bound, then let go.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// An endpoint that refuses connections before anything worked is a configuration error: the
+/// run stops after the first domain's attempts with status 2, naming the endpoint and what to
+/// check.
+#[test]
+fn an_unreachable_endpoint_stops_the_run_as_a_configuration_error() {
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let started = std::time::Instant::now();
+    let out = run(
+        &ses_dkim(),
+        &[
+            "verify",
+            "-",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            &endpoint,
+            "--rate",
+            "50",
+        ],
+        &FAKE_KEYS,
+        Some(b"a.example.com\nb.example.com\nc.example.com\n"),
+    )
+    .unwrap();
+    let took = started.elapsed();
+
+    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout, "");
+    let message = format!(
+        "a.example.com: cannot connect to {endpoint}: Connection refused (os error 111); check \
+         --endpoint-url (or AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL / the profile's \
+         endpoint_url) and that the server is running\n"
+    );
+    assert!(out.stderr.contains(&message), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("retrying: cannot connect").count(),
+        2,
+        "the first domain's three attempts: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("b.example.com"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("0 verified, 1 failed, 0 invalid lines, 0 duplicates skipped in ")
+            && out
+                .stderr
+                .contains("; stopped early, the remaining domains were not attempted"),
+        "{}",
+        out.stderr
+    );
+    // Two backoffs of at most 1 s and 2 s.
+    assert!(took < std::time::Duration::from_secs(6), "{took:?}");
+}
+
+/// After a call has worked, a lost endpoint is a passing fault: each later domain fails on its
+/// own and the run goes on.
+#[test]
+fn a_lost_endpoint_after_a_success_fails_each_domain() {
+    use std::time::Duration;
+
+    let moto = Moto::start().unwrap();
+    let dir = TempDir::new("ses-dkim-e2e-lost-endpoint").unwrap();
+    let list = dir.path().join("three.txt");
+    fs::write(&list, "a.example.com\nb.example.com\nc.example.com\n").unwrap();
+    let endpoint = moto.endpoint();
+    let args = [
+        list.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+        "--rate",
+        "0.5",
+        "--max-attempts",
+        "1",
+        "--format",
+        "csv",
+    ];
+    let mut background = Background::start(&args, dir.path());
+    background.wait_for_lines(1 + 3, Duration::from_secs(30));
+    // The next call is 2 s after the first: moto is gone by then.
+    drop(moto);
+    let (code, stdout, stderr) = background.finish(Duration::from_secs(30));
+
+    assert_eq!(code, Some(1), "stderr: {stderr}");
+    assert_eq!(stdout, expected_csv(&["a.example.com"]));
+    for domain in ["b.example.com", "c.example.com"] {
+        assert!(
+            stderr.contains(&format!("{domain}: cannot connect to {endpoint}: ")),
+            "{stderr}"
+        );
+    }
+    assert!(stderr.contains("1 verified, 2 failed"), "{stderr}");
+    assert!(!stderr.contains("stopped early"), "{stderr}");
+}
+
+/// `https://` at moto, which speaks plain HTTP, says to try `http://`, and stops the run before
+/// anything is created.
+#[test]
+fn https_to_plain_http_moto_suggests_http() {
+    let moto = Moto::start().unwrap();
+    let https = format!("https://127.0.0.1:{}", moto.port());
+    let out = run(
+        &ses_dkim(),
+        &[
+            "verify",
+            "-",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            &https,
+            "--max-attempts",
+            "1",
+            "--rate",
+            "50",
+        ],
+        &FAKE_KEYS,
+        Some(b"a.example.com\nb.example.com\n"),
+    )
+    .unwrap();
+
+    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+    let hint = format!(
+        "a.example.com: cannot connect to {https}: received corrupt message of type \
+         InvalidContentType; the server may speak plain HTTP: try {}",
+        moto.endpoint()
+    );
+    assert!(out.stderr.contains(&hint), "{}", out.stderr);
+    assert!(!out.stderr.contains("b.example.com"), "{}", out.stderr);
+    assert_eq!(moto.list_identities().unwrap(), Vec::<String>::new());
+}
+
+/// `status` and `check` stop the same way at an endpoint that refuses connections before
+/// anything worked: status 2 after the first batch of 100, with the endpoint named.
+#[test]
+fn status_and_check_stop_at_an_unreachable_endpoint() {
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    // Two batches: 100 domains, then one.
+    let list: String = (1..=101).map(|i| format!("d{i}.example.com\n")).collect();
+    for (command, what) in [("status", "DKIM status"), ("check", "DKIM tokens")] {
+        let out = run(
+            &ses_dkim(),
+            &[
+                command,
+                "-",
+                "--region",
+                "us-east-1",
+                "--endpoint-url",
+                &endpoint,
+                "--rate",
+                "50",
+                "--max-attempts",
+                "1",
+            ],
+            &FAKE_KEYS,
+            Some(list.as_bytes()),
+        )
+        .unwrap();
+
+        assert_eq!(out.code, Some(2), "{command}: {}", out.stderr);
+        let message = format!(
+            "<stdin>:1-100: cannot get the {what} of 100 domains: cannot connect to {endpoint}: \
+             Connection refused (os error 111); check --endpoint-url"
+        );
+        assert!(out.stderr.contains(&message), "{command}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("<stdin>:101"),
+            "{command}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("; stopped early"),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+}

@@ -31,7 +31,9 @@ use crate::listing::{Batches, ListCounts, Listed, label, push_run_end};
 use crate::report;
 use crate::rows::{Columns, ReportFormat, Row, RowWriter, to_json};
 use crate::status::{Answer, ask, plural};
-use crate::verify::{EXIT_CONFIG, EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK};
+use crate::verify::{
+    EXIT_CONFIG, EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, ends_the_run, explain_end,
+};
 
 /// The exit statuses of `ses-dkim check`, for its help.
 pub(crate) const EXIT_HELP: &str = crate::cli::with_configuration!(
@@ -57,7 +59,7 @@ pub(crate) struct CheckArgs {
     pub(crate) ses: SesArgs,
 
     /// The zone CNAME values point into, overriding the region's table entry.
-    #[arg(long, value_name = "ZONE")]
+    #[arg(long, value_name = "ZONE", value_parser = crate::cli::dkim_zone)]
     pub(crate) dkim_zone: Option<String>,
 
     /// Take the tokens from this state file (written by `verify --state`); SES is asked only
@@ -432,13 +434,19 @@ impl Run {
                     let in_region = region
                         .as_ref()
                         .map_or_else(String::new, |r| format!(" in {r}"));
+                    let ends = ends_the_run(&client, &e);
+                    let message = if ends {
+                        explain_end(&client, &e)
+                    } else {
+                        e.to_string()
+                    };
                     report(format_args!(
-                        "{list}:{lines}: cannot get the DKIM tokens of {}{in_region}: {e}",
+                        "{list}:{lines}: cannot get the DKIM tokens of {}{in_region}: {message}",
                         plural(ask_ses.len() as u64, "domain"),
                     ));
                     self.tally.without_tokens += ask_ses.len() as u64;
                     self.tally.failed_calls += 1;
-                    self.tally.stopped |= e.repeats_on_every_call();
+                    self.tally.stopped |= ends;
                 }
             }
         }
@@ -560,7 +568,7 @@ impl Tally {
 
     fn summarise(&self, list: ListCounts, seconds: f64) {
         let mut line = format!(
-            "{}: {} ok, {} missing, {} wrong, {} doubled, {} not looked up",
+            "{}: {} ok, {} missing, {} wrong, {} doubled, {} error (not looked up)",
             plural(self.records(), "record"),
             self.ok,
             self.missing,

@@ -38,8 +38,8 @@ Exit status:
   0  every domain got its records
   1  a line was invalid or a domain failed (each is reported on stderr)
   2  usage or configuration error, including missing credentials, and credentials SES refuses,
-     a skewed clock or an untrusted endpoint certificate before any domain was verified
-     (nothing was verified)"
+     a skewed clock, an untrusted endpoint certificate or an endpoint that cannot be connected
+     to before any domain was verified (nothing was verified)"
 );
 
 /// Verify domains with Amazon SES Easy DKIM and print the CNAME records to publish.

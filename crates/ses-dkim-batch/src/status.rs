@@ -23,7 +23,9 @@ use crate::clients::clients;
 use crate::listing::{Batches, ListCounts, Listed, push_run_end};
 use crate::report;
 use crate::rows::{Columns, ReportFormat, Row, RowWriter, to_json};
-use crate::verify::{EXIT_CONFIG, EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK};
+use crate::verify::{
+    EXIT_CONFIG, EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, ends_the_run, explain_end,
+};
 
 /// Arguments of `ses-dkim status`.
 #[derive(Debug, Args)]
@@ -467,17 +469,23 @@ impl Run {
         } else {
             format!("{}-{}", first.line, last.line)
         };
-        let in_region = match self.clients.get(region) {
+        let client = self.clients.get(region);
+        let in_region = match client {
             Some(client) if self.several => format!(" in {}", client.region()),
             _ => String::new(),
         };
+        let ends = client.is_some_and(|client| ends_the_run(client, error));
+        let message = match client {
+            Some(client) if ends => explain_end(client, error),
+            _ => error.to_string(),
+        };
         report(format_args!(
-            "{}:{lines}: cannot get the DKIM status of {}{in_region}: {error}",
+            "{}:{lines}: cannot get the DKIM status of {}{in_region}: {message}",
             self.batches.name(),
             plural(batch.len() as u64, "domain"),
         ));
         self.tally.failed_calls += 1;
-        self.tally.stopped |= error.repeats_on_every_call();
+        self.tally.stopped |= ends;
     }
 
     fn end(mut self) -> u8 {

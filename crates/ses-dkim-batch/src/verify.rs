@@ -10,6 +10,7 @@ use std::time::Instant;
 use ses_dkim_batch::state::{StateStore, Stored};
 use ses_dkim_client::{ClientError, SesClient};
 use ses_dkim_core::{DkimRecordSet, Domain, OutputFormat, RenderOptions, Renderer};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::cli::VerifyArgs;
@@ -54,6 +55,78 @@ enum Outcome {
     Failed(String),
     /// A failure that every further call would repeat.
     Fatal(String),
+    /// Ctrl-C came while the call waited for its turn: nothing was sent.
+    NotSent,
+}
+
+/// Watches for Ctrl-C while a command runs.
+///
+/// The first Ctrl-C marks the run interrupted and stops every client from sending: a call
+/// waiting for its pacing slot or a retry's backoff returns at once unsent, while a call already
+/// sent finishes. A second Ctrl-C exits at once with [`EXIT_INTERRUPTED`].
+struct Interrupt {
+    happened: watch::Receiver<bool>,
+}
+
+impl Interrupt {
+    /// Starts watching for Ctrl-C on behalf of `clients`.
+    fn watch(clients: &[SesClient]) -> Self {
+        let clients = clients.to_vec();
+        let (tell, happened) = watch::channel(false);
+        tokio::spawn(async move {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                tracing::warn!("cannot watch for Ctrl-C: {e}");
+                return;
+            }
+            // Marked first, so that a call that ends unsent is always seen as interrupted.
+            tell.send_replace(true);
+            for client in &clients {
+                client.stop_sending();
+            }
+            // A second Ctrl-C does not wait for anything.
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        });
+        Self { happened }
+    }
+
+    /// Returns `true` once Ctrl-C has been pressed.
+    fn happened(&self) -> bool {
+        *self.happened.borrow()
+    }
+
+    /// Completes when Ctrl-C is pressed (at once if it has been); never, if it cannot be watched.
+    async fn wait(&mut self) {
+        if self.happened.wait_for(|happened| *happened).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Returns `true` when every further call of `client` would fail as `error` did, so that the run
+/// stops: refused credentials, a skewed clock, an untrusted certificate, or an endpoint that
+/// could not be connected to while no call of this run has succeeded (after one has, a failed
+/// connection is taken for a passing fault of the network, and the run goes on).
+pub(crate) fn ends_the_run(client: &SesClient, error: &ClientError) -> bool {
+    error.repeats_on_every_call() || (error.is_connect() && !client.has_succeeded())
+}
+
+/// Returns the message of an error that ends the run, with what to check when the endpoint could
+/// not be connected to.
+pub(crate) fn explain_end(client: &SesClient, error: &ClientError) -> String {
+    if !error.is_connect() {
+        return error.to_string();
+    }
+    let host = client.endpoint().host();
+    let aws = host.ends_with(".amazonaws.com") || host.ends_with(".api.aws");
+    let check = if aws {
+        "check this machine's network connection (a firewall or proxy may block it) and the region"
+    } else {
+        "check --endpoint-url (or AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL / the profile's \
+         endpoint_url) and that the server is running"
+    };
+    format!("{error}; {check}")
 }
 
 impl Run {
@@ -102,7 +175,7 @@ impl Run {
     }
 
     async fn execute(mut self, args: &VerifyArgs) -> u8 {
-        let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+        let mut interrupt = Interrupt::watch(&self.clients);
         let mut out = String::new();
         if !args.dry_run {
             self.renderer.header(&mut out);
@@ -113,14 +186,8 @@ impl Run {
         'list: loop {
             let batch = tokio::select! {
                 biased;
-                _ = &mut interrupt => {
+                () = interrupt.wait() => {
                     counts.interrupted = true;
-                    // A second Ctrl-C does not wait for anything.
-                    tokio::spawn(async {
-                        if tokio::signal::ctrl_c().await.is_ok() {
-                            std::process::exit(i32::from(EXIT_INTERRUPTED));
-                        }
-                    });
                     break;
                 }
                 batch = self.list.next() => batch,
@@ -157,6 +224,10 @@ impl Run {
                 if let Err(status) = flush(&mut self.sink, &mut out) {
                     self.progress.finish();
                     return status;
+                }
+                if interrupt.happened() {
+                    counts.interrupted = true;
+                    break 'list;
                 }
                 if counts.stopped {
                     break 'list;
@@ -260,6 +331,8 @@ impl Run {
                     counts.failed += 1;
                     counts.stopped = true;
                 }
+                // Neither done nor failed: a later run with the same state file calls it.
+                Some(Outcome::NotSent) => {}
                 // A task that panicked; the runtime has already reported it.
                 None => counts.failed += 1,
             }
@@ -267,6 +340,9 @@ impl Run {
     }
 
     /// Stores one call's result the moment it arrives and turns it into an outcome.
+    ///
+    /// A call that Ctrl-C kept from being sent or retried, and a failure to connect that ends the
+    /// run, are not stored: the domain is not done, and a later run calls it again.
     fn settle(
         &self,
         domain: &Domain,
@@ -277,6 +353,10 @@ impl Run {
         let Some(client) = self.clients.get(index) else {
             return Outcome::Failed("internal error: no client for the result".to_owned());
         };
+        let ends = result
+            .as_ref()
+            .err()
+            .is_some_and(|e| ends_the_run(client, e));
         let stored = match (&self.state, &result) {
             (None, _) => Ok(()),
             (Some(state), Ok(set)) => state.put_verified(
@@ -285,6 +365,7 @@ impl Run {
                 &set.tokens,
                 set.request_id.as_deref(),
             ),
+            (Some(_), Err(e)) if e.is_stopped() || (ends && e.is_connect()) => Ok(()),
             (Some(state), Err(e)) => {
                 state.put_failed(domain, client.region(), e.kind().as_str(), &e.to_string())
             }
@@ -294,7 +375,8 @@ impl Run {
         }
         match result {
             Ok(set) => Outcome::Records(set),
-            Err(e) if e.repeats_on_every_call() => Outcome::Fatal(e.to_string()),
+            Err(ClientError::Stopped(None)) => Outcome::NotSent,
+            Err(e) if ends => Outcome::Fatal(explain_end(client, &e)),
             Err(e) => Outcome::Failed(e.to_string()),
         }
     }

@@ -1,5 +1,6 @@
 //! The client: one pacer, one connection pool and one credential cache per account and region.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -11,7 +12,7 @@ use ses_dkim_core::{
     parse_verify_domain_dkim, request, status,
 };
 use tokio::time::Instant;
-use tracing::{Instrument, debug, field, warn, warn_span};
+use tracing::{Instrument, debug, field, info, warn, warn_span};
 
 use crate::error::{ClientError, ConfigError, one_line};
 use crate::settings::{ResolvedSettings, Settings};
@@ -55,6 +56,10 @@ struct Inner {
     /// Keeps the SigV4 signing key for the day, so that a call does not derive it again.
     signer: Mutex<Signer>,
     credentials: tokio::sync::Mutex<Option<CachedCredentials>>,
+    /// Set once by [`SesClient::stop_sending`]; calls waiting to send watch it.
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Set once a call has succeeded: the endpoint is reachable and answers.
+    succeeded: AtomicBool,
 }
 
 struct CachedCredentials {
@@ -99,6 +104,8 @@ impl SesClient {
                 rng: Mutex::new(fastrand::Rng::new()),
                 signer: Mutex::new(Signer::new()),
                 credentials: tokio::sync::Mutex::new(None),
+                stop: tokio::sync::watch::Sender::new(false),
+                succeeded: AtomicBool::new(false),
                 resolved,
             }),
         })
@@ -117,6 +124,26 @@ impl SesClient {
     /// Returns the zone CNAME values point into.
     pub fn dkim_zone(&self) -> &DkimZone {
         &self.inner.resolved.dkim_zone
+    }
+
+    /// Stops this client and all its clones from sending, for good, as on Ctrl-C.
+    ///
+    /// A call waiting for its pacing slot or for a retry's backoff returns
+    /// [`ClientError::Stopped`] at once, and no call sends another attempt; an attempt already
+    /// sent runs to its end, and its result is returned as usual.
+    pub fn stop_sending(&self) {
+        self.inner.stop.send_replace(true);
+    }
+
+    /// Returns `true` once [`SesClient::stop_sending`] has been called.
+    pub fn is_sending_stopped(&self) -> bool {
+        *self.inner.stop.borrow()
+    }
+
+    /// Returns `true` once a call of this client (or of a clone) has succeeded, which shows that
+    /// its endpoint is reachable.
+    pub fn has_succeeded(&self) -> bool {
+        self.inner.succeeded.load(Ordering::Relaxed)
     }
 
     /// Returns the number of attempts a call may make.
@@ -159,7 +186,8 @@ impl SesClient {
             if let Some(id) = &request_id {
                 tracing::Span::current().record("request_id", id.as_str());
             }
-            debug!(tokens = output.tokens.len(), "verified");
+            // At info, so that `-v` shows each call with its domain, region and request id.
+            info!(tokens = output.tokens.len(), "verified");
             Ok(DkimRecordSet::new(
                 domain.clone(),
                 self.region().clone(),
@@ -200,10 +228,16 @@ impl SesClient {
                     &build,
                     parse_get_identity_dkim_attributes,
                 )
-                .instrument(span)
+                .instrument(span.clone())
                 .await?;
+            let request_id = output.request_id.or_else(|| owned_text(header_id.as_ref()));
+            // Recorded once, at the end: a span field recorded again shows once per value.
+            if let Some(id) = &request_id {
+                span.record("request_id", id.as_str());
+            }
+            span.in_scope(|| info!(entries = output.attributes.len(), "answered"));
             all.attributes.extend(output.attributes);
-            all.request_id = output.request_id.or_else(|| owned_text(header_id.as_ref()));
+            all.request_id = request_id;
         }
         Ok(all)
     }
@@ -249,8 +283,15 @@ impl SesClient {
         let mut previous: Option<ClientError> = None;
         loop {
             let error = match self.attempt(options, build, parse).await {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => {
+                    self.inner.succeeded.store(true, Ordering::Relaxed);
+                    return Ok(answer);
+                }
                 Err(AttemptError::Failed(error)) => error,
+                Err(AttemptError::Stopped) => {
+                    debug!(attempt, "not sent: sending was stopped");
+                    return Err(ClientError::Stopped(previous.map(Box::new)));
+                }
                 Err(AttemptError::NoSlot { wait }) => {
                     // Nothing was sent: the failure that made this a retry is the one to report.
                     let cause = previous.unwrap_or_else(|| ClientError::Timeout {
@@ -260,14 +301,15 @@ impl SesClient {
                     return Err(ClientError::DeadlineExceeded(Box::new(cause)));
                 }
             };
-            if let Some(id) = error.request_id() {
-                tracing::Span::current().record("request_id", id);
-            }
-
             let kind = error.kind();
             let past_deadline = matches!(error, ClientError::DeadlineExceeded(_));
             if !kind.is_retryable() || attempt >= max_attempts || past_deadline {
-                debug!(attempt, kind = %kind, "giving up: {error}");
+                debug!(
+                    attempt,
+                    kind = %kind,
+                    request_id = error.request_id(),
+                    "giving up: {error}"
+                );
                 return Err(error);
             }
             let delay = self.backoff(attempt);
@@ -277,15 +319,23 @@ impl SesClient {
             {
                 return Err(ClientError::DeadlineExceeded(Box::new(error)));
             }
-            // The attempt is a field of the event, not of the span: a span field recorded again
-            // shows once per value in the text logs.
+            // The attempt and its request id are fields of the event, not of the span: a span
+            // field recorded again shows once per value in the text logs.
             warn!(
                 attempt,
                 kind = %kind,
+                request_id = error.request_id(),
                 delay_ms = delay.as_millis() as u64,
                 "retrying: {error}"
             );
-            tokio::time::sleep(delay).await;
+            tokio::select! {
+                biased;
+                () = self.sending_stopped() => {
+                    debug!(attempt, "not retried: sending was stopped");
+                    return Err(ClientError::Stopped(Some(Box::new(error))));
+                }
+                () = tokio::time::sleep(delay) => {}
+            }
             previous = Some(error);
             attempt += 1;
         }
@@ -299,6 +349,10 @@ impl SesClient {
     ) -> Result<(T, Option<HeaderValue>), AttemptError> {
         let credentials = self.credentials().await?;
         self.pace(options).await?;
+        // The last moment to give up: from here on the attempt is sent.
+        if self.is_sending_stopped() {
+            return Err(AttemptError::Stopped);
+        }
 
         let mut request = build(self.endpoint());
         // Sign after pacing, so that a long wait never sends a stale signature.
@@ -315,9 +369,6 @@ impl SesClient {
             .unwrap_or_else(PoisonError::into_inner)
             .sent(Instant::now().into_std());
         let answer = self.inner.transport.send(request, options.deadline).await?;
-        if let Some(id) = answer.header_request_id() {
-            tracing::Span::current().record("request_id", id);
-        }
         match parse(answer.status, &answer.body) {
             Ok(output) => Ok((output, answer.request_id)),
             Err(error) => {
@@ -343,7 +394,7 @@ impl SesClient {
     /// Waits for this client's next slot at the configured rate.
     ///
     /// A slot that would come after the deadline is not taken, so that it stays free for the
-    /// client's other calls.
+    /// client's other calls. [`SesClient::stop_sending`] ends the wait at once.
     async fn pace(&self, options: CallOptions) -> Result<(), AttemptError> {
         let now = Instant::now();
         let wait = {
@@ -365,9 +416,23 @@ impl SesClient {
         };
         if !wait.is_zero() {
             debug!(wait_ms = wait.as_millis() as u64, "pacing");
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                biased;
+                () = self.sending_stopped() => return Err(AttemptError::Stopped),
+                () = tokio::time::sleep(wait) => {}
+            }
         }
         Ok(())
+    }
+
+    /// Completes once [`SesClient::stop_sending`] has been called.
+    async fn sending_stopped(&self) {
+        let mut stop = self.inner.stop.subscribe();
+        // The sender lives as long as the client, so waiting cannot fail; if it did, there would
+        // be no stop to wait for.
+        if stop.wait_for(|stopped| *stopped).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
@@ -437,6 +502,8 @@ enum AttemptError {
     },
     /// The attempt failed.
     Failed(ClientError),
+    /// [`SesClient::stop_sending`] was called before the attempt was sent; nothing was sent.
+    Stopped,
 }
 
 impl From<ClientError> for AttemptError {

@@ -54,7 +54,8 @@ pub enum ConfigError {
     /// A setting has a value that cannot work.
     #[error("invalid setting {name}: {reason}")]
     Invalid {
-        /// The setting's name.
+        /// The setting's name: a [`crate::Settings`] field, an environment variable or a
+        /// profile key.
         name: &'static str,
         /// Why it cannot work.
         reason: String,
@@ -74,7 +75,18 @@ pub enum ClientError {
     /// The request could not be signed.
     #[error(transparent)]
     Signing(#[from] SigningError),
-    /// Connecting or talking to the endpoint failed.
+    /// The connection to the endpoint could not be opened: the DNS lookup failed, the
+    /// connection was refused or unreachable, the connect timeout expired, or the server did not
+    /// speak TLS. Nothing was sent; it is retried like other transient faults.
+    #[error("cannot connect to {endpoint}: {message}")]
+    Connect {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// What went wrong, with its causes on one line, and what may help.
+        message: String,
+    },
+    /// Talking to the endpoint failed on a connection that was open (a reset, a close before
+    /// the answer, a malformed answer).
     #[error("request to {endpoint} failed: {message}")]
     Http {
         /// The endpoint's URL.
@@ -117,6 +129,14 @@ pub enum ClientError {
     /// one short. The cause is the last failure, or the timeout that the deadline imposed.
     #[error("gave up before the deadline: {0}")]
     DeadlineExceeded(Box<ClientError>),
+    /// [`SesClient::stop_sending`](crate::SesClient::stop_sending) was called while the call
+    /// waited for its pacing slot or a retry's backoff: the waiting attempt was not sent. The
+    /// cause is the failure of the attempt before, when there was one.
+    #[error("{}", match .0 {
+        None => "not sent: sending was stopped".to_owned(),
+        Some(cause) => format!("not retried, sending was stopped: {cause}"),
+    })]
+    Stopped(Option<Box<ClientError>>),
 }
 
 impl ClientError {
@@ -127,11 +147,28 @@ impl ClientError {
             Self::Signing(_)
             | Self::Records(_)
             | Self::BodyTooLarge { .. }
-            | Self::Certificate { .. } => ErrorKind::Other,
-            Self::Http { .. } | Self::Timeout { .. } => ErrorKind::Transient,
+            | Self::Certificate { .. }
+            | Self::Stopped(_) => ErrorKind::Other,
+            Self::Connect { .. } | Self::Http { .. } | Self::Timeout { .. } => ErrorKind::Transient,
             Self::Response(e) => e.kind(),
             Self::DeadlineExceeded(inner) => inner.kind(),
         }
+    }
+
+    /// Returns `true` when the last attempt could not connect to the endpoint at all (see
+    /// [`ClientError::Connect`]), as opposed to failing on an open connection.
+    pub fn is_connect(&self) -> bool {
+        match self {
+            Self::Connect { .. } => true,
+            Self::DeadlineExceeded(inner) => inner.is_connect(),
+            _ => false,
+        }
+    }
+
+    /// Returns `true` when the call ended because sending was stopped (see
+    /// [`ClientError::Stopped`]).
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, Self::Stopped(_))
     }
 
     /// Returns `true` when every further call would fail the same way: refused credentials, a
@@ -149,6 +186,7 @@ impl ClientError {
         match self {
             Self::Response(e) => e.request_id(),
             Self::DeadlineExceeded(inner) => inner.request_id(),
+            Self::Stopped(Some(cause)) => cause.request_id(),
             _ => None,
         }
     }

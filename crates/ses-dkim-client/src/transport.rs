@@ -227,24 +227,69 @@ impl Transport {
         Ok(joined.map_or(first, BytesMut::freeze))
     }
 
+    /// Classifies a failed exchange: a refused certificate, a connection that could not be
+    /// opened (or that did not speak TLS), or a failure on an open connection.
     fn http_error(&self, error: &(dyn std::error::Error + 'static)) -> ClientError {
-        let mut message = one_line(error);
-        let Some(refused) = certificate_error(error) else {
-            return ClientError::Http {
-                endpoint: self.endpoint.clone(),
-                message,
-            };
-        };
-        if let Some(hint) = certificate_hint(refused) {
-            message.push_str("; ");
-            message.push_str(hint);
+        let endpoint = self.endpoint.clone();
+        if let Some(refused) = certificate_error(error) {
+            let mut message = one_line(error);
+            if let Some(hint) = certificate_hint(refused) {
+                message.push_str("; ");
+                message.push_str(hint);
+            }
+            return ClientError::Certificate { endpoint, message };
         }
-        ClientError::Certificate {
-            endpoint: self.endpoint.clone(),
-            message,
+        if let Some(failed) = find_in_chain::<ConnectFailed>(error) {
+            return ClientError::Connect {
+                endpoint,
+                message: failed.to_string(),
+            };
+        }
+        if not_tls(error) {
+            let plain = self
+                .endpoint
+                .strip_prefix("https://")
+                .map_or_else(|| "http://".to_owned(), |rest| format!("http://{rest}"));
+            let message = format!(
+                "{}; the server may speak plain HTTP: try {plain}",
+                innermost(error)
+            );
+            return ClientError::Connect { endpoint, message };
+        }
+        ClientError::Http {
+            endpoint,
+            message: one_line(error),
         }
     }
 }
+
+/// Opening the TCP connection failed: the DNS lookup, the connect itself or its timeout. Told
+/// apart from a failure on an open connection, which hyper-util's error cannot show by type
+/// (its connect error type is private, and its `is_connect` also covers the TLS handshake).
+#[derive(Debug)]
+struct ConnectFailed(String);
+
+impl ConnectFailed {
+    /// Describes hyper-util's connect error: "tcp connect error" and "dns error" say less than
+    /// their causes do.
+    fn new(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Self {
+        let what = error.to_string();
+        let cause = error.source().map(one_line);
+        Self(match (what.as_str(), cause) {
+            ("tcp connect error", Some(cause)) => cause,
+            ("dns error", Some(cause)) => format!("DNS lookup failed: {cause}"),
+            (_, _) => one_line(error),
+        })
+    }
+}
+
+impl std::fmt::Display for ConnectFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectFailed {}
 
 /// hyper-util's TCP connector, less the addresses it attaches to every response: no call reads
 /// them, and attaching them costs three allocations an answer.
@@ -253,16 +298,21 @@ struct Connector(HttpConnector);
 
 impl Service<Uri> for Connector {
     type Response = Connection;
-    type Error = <HttpConnector as Service<Uri>>::Error;
+    type Error = ConnectFailed;
     type Future = Pin<Box<dyn Future<Output = Result<Connection, Self::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
+        self.0.poll_ready(cx).map_err(|e| ConnectFailed::new(&e))
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let connecting = self.0.call(uri);
-        Box::pin(async move { connecting.await.map(Connection) })
+        Box::pin(async move {
+            connecting
+                .await
+                .map(Connection)
+                .map_err(|e| ConnectFailed::new(&e))
+        })
     }
 }
 
@@ -337,27 +387,70 @@ fn certificate_hint(refused: &rustls::CertificateError) -> Option<&'static str> 
 }
 
 /// Returns why rustls refused the peer's certificate, when that is what failed.
-///
-/// hyper-rustls carries the rustls error inside an `io::Error` (inside another one), and the
-/// `source` of an `io::Error` skips what it wraps: the walk goes into what each one wraps.
 fn certificate_error<'a>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a rustls::CertificateError> {
+    match find_in_chain::<rustls::Error>(error)? {
+        rustls::Error::InvalidCertificate(refused) => Some(refused),
+        _ => None,
+    }
+}
+
+/// Returns `true` when what came back to the TLS handshake was not TLS at all, as when an
+/// `https` URL names a server that speaks plain HTTP.
+fn not_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        find_in_chain::<rustls::Error>(error),
+        Some(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType
+        ))
+    )
+}
+
+/// Returns the last error of the chain, which says most about what happened.
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = error;
+    let mut next = chain_next(error);
+    // Bounded: a chain of errors is short, and a cycle would be a bug elsewhere.
+    for _ in 0..16 {
+        let Some(error) = next else {
+            break;
+        };
+        last = error;
+        next = chain_next(error);
+    }
+    last.to_string()
+}
+
+/// Finds an error of type `T` in the chain of `error`.
+///
+/// hyper-rustls carries the rustls error inside an `io::Error` (inside another one), and the
+/// `source` of an `io::Error` skips what it wraps: the walk goes into what each one wraps.
+fn find_in_chain<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     let mut next = Some(error);
     // Bounded: a chain of errors is short, and a cycle would be a bug elsewhere.
     for _ in 0..16 {
         let error = next?;
-        if let Some(rustls::Error::InvalidCertificate(refused)) = error.downcast_ref() {
-            return Some(refused);
+        if let Some(found) = error.downcast_ref::<T>() {
+            return Some(found);
         }
-        next = match error.downcast_ref::<std::io::Error>() {
-            Some(io) => io
-                .get_ref()
-                .map(|wrapped| wrapped as &(dyn std::error::Error + 'static)),
-            None => error.source(),
-        };
+        next = chain_next(error);
     }
     None
+}
+
+/// Returns the next error of a chain: what an `io::Error` wraps, or else the `source`.
+fn chain_next<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    match error.downcast_ref::<std::io::Error>() {
+        Some(io) => io
+            .get_ref()
+            .map(|wrapped| wrapped as &(dyn std::error::Error + 'static)),
+        None => error.source(),
+    }
 }
 
 /// Reads the certificate authorities of a PEM bundle, as the AWS CLI's `ca_bundle` names one.
@@ -532,6 +625,42 @@ mod tests {
             assert!(hint.contains(needle), "{refused:?}: {hint}");
         }
         assert_eq!(certificate_hint(&Refused::BadSignature), None);
+    }
+
+    /// A handshake answered with something that is not TLS is found inside the `io::Error`s
+    /// hyper-rustls wraps it in, and only that: not a refused certificate, not a reset.
+    #[test]
+    fn an_answer_that_is_not_tls_is_found() {
+        let wrapped = |error: rustls::Error| {
+            let tls = std::io::Error::new(std::io::ErrorKind::InvalidData, error);
+            std::io::Error::other(tls)
+        };
+        let plain = wrapped(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType,
+        ));
+        assert!(not_tls(&plain));
+        assert_eq!(
+            innermost(&plain),
+            "received corrupt message of type InvalidContentType"
+        );
+        let refused = wrapped(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        assert!(!not_tls(&refused));
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(!not_tls(&reset));
+    }
+
+    /// A failed TCP connect is found in the chain, however deep the boxes around it.
+    #[test]
+    fn a_failed_connect_is_found_in_the_chain() {
+        let failed: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(ConnectFailed("Connection refused".to_owned()));
+        let outer = std::io::Error::other(failed);
+        let found = find_in_chain::<ConnectFailed>(&outer).map(ToString::to_string);
+        assert_eq!(found.as_deref(), Some("Connection refused"));
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(find_in_chain::<ConnectFailed>(&reset).is_none());
     }
 
     /// A plain-HTTP endpoint (a local peer) never sets up TLS, nor loads the root certificates.

@@ -883,3 +883,279 @@ aws_access_key_id = AKIDPROFILE
 aws_secret_access_key = profile-secret
 aws_session_token = PROFILETOKEN
 ";
+
+/// Returns a loopback port nothing listens on: bound, then let go.
+fn closed_port() -> u16 {
+    let listener = match std::net::TcpListener::bind("127.0.0.1:0") {
+        Ok(listener) => listener,
+        Err(e) => panic!("cannot bind 127.0.0.1: {e}"),
+    };
+    match listener.local_addr() {
+        Ok(addr) => addr.port(),
+        Err(e) => panic!("no local address: {e}"),
+    }
+}
+
+/// Settings like the stub's, pointing at `url` instead.
+async fn settings_for(url: &str) -> ses_dkim_client::Settings {
+    let unused = Stub::scripted([]).await;
+    let mut settings = settings(&unused);
+    settings.endpoint_url = Some(url.to_owned());
+    settings
+}
+
+/// Waits, within the scenario's limit, until the stub has read `n` requests.
+async fn until_seen(stub: &Stub, n: usize) {
+    while stub.count() < n {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A refused connection is a connect failure: transient, so retried within the call, and told
+/// apart from a failure on an open connection; the client has not succeeded yet.
+#[tokio::test]
+async fn a_refused_connection_is_a_connect_failure() {
+    bounded(async {
+        let url = format!("http://127.0.0.1:{}", closed_port());
+        let client = client(settings_for(&url).await).await;
+
+        let error = expect_err(client.verify(&domain("example.com")).await);
+
+        let ClientError::Connect { endpoint, message } = &error else {
+            panic!("expected a connect failure, got {error:?}");
+        };
+        assert_eq!(endpoint, &url);
+        assert!(message.contains("Connection refused"), "{message}");
+        assert!(error.is_connect());
+        assert_eq!(error.kind(), ErrorKind::Transient);
+        assert!(!error.repeats_on_every_call());
+        let shown = error.to_string();
+        assert!(
+            shown.starts_with(&format!("cannot connect to {url}: ")),
+            "{shown}"
+        );
+        assert!(!client.has_succeeded());
+    })
+    .await;
+}
+
+/// A name that does not resolve and an address that does not answer in time are connect
+/// failures too.
+#[tokio::test]
+async fn dns_failures_and_connect_timeouts_are_connect_failures() {
+    bounded(async {
+        let mut settings = settings_for("http://ses-dkim-test.invalid:80").await;
+        settings.max_attempts = Some(1);
+        let unresolved = client(settings).await;
+        let error = expect_err(unresolved.verify(&domain("example.com")).await);
+        assert!(error.is_connect(), "{error:?}");
+        assert!(error.to_string().contains("DNS lookup failed"), "{error}");
+
+        // TEST-NET-1 (RFC 5737) is never routed: the connect times out, or fails at once where
+        // the machine has no route at all; either way nothing was connected.
+        let mut settings = settings_for("http://192.0.2.1:80").await;
+        settings.max_attempts = Some(1);
+        settings.connect_timeout = Duration::from_millis(200);
+        let client = client(settings).await;
+        let started = Instant::now();
+        let error = expect_err(client.verify(&domain("example.com")).await);
+        assert!(error.is_connect(), "{error:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    })
+    .await;
+}
+
+/// A reset, a close or a hang on an open connection is not a connect failure.
+#[tokio::test]
+async fn failures_on_an_open_connection_are_not_connect_failures() {
+    bounded(async {
+        for action in [Action::Reset, Action::Close, Action::Hang] {
+            let stub = Stub::scripted([action.clone()]).await;
+            let mut settings = settings(&stub);
+            settings.max_attempts = Some(1);
+            settings.attempt_timeout = Duration::from_millis(300);
+            let client = client(settings).await;
+
+            let error = expect_err(client.verify(&domain("example.com")).await);
+
+            assert!(!error.is_connect(), "{action:?}: {error:?}");
+            assert!(
+                matches!(
+                    error,
+                    ClientError::Http { .. } | ClientError::Timeout { .. }
+                ),
+                "{action:?}: {error:?}"
+            );
+            assert_eq!(stub.count(), 1, "{action:?}");
+        }
+    })
+    .await;
+}
+
+/// `has_succeeded` turns true with the first successful call, also for clones.
+#[tokio::test]
+async fn a_success_is_remembered() {
+    bounded(async {
+        let stub =
+            Stub::scripted([err(400, "InvalidParameterValue", "no"), ok(&[T1, T2, T3])]).await;
+        let client = client(settings(&stub)).await;
+        let clone = client.clone();
+
+        expect_err(client.verify(&domain("example.com")).await);
+        assert!(!clone.has_succeeded(), "an error answer is no success");
+        expect_ok(client.verify(&domain("example.com")).await);
+        assert!(clone.has_succeeded());
+    })
+    .await;
+}
+
+/// An `https` URL naming a plain-HTTP server fails with a hint to try `http://`.
+#[tokio::test]
+async fn https_to_a_plain_http_server_suggests_http() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    bounded(async {
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(listener) => listener,
+            Err(e) => panic!("cannot bind 127.0.0.1: {e}"),
+        };
+        let port = match listener.local_addr() {
+            Ok(addr) => addr.port(),
+            Err(e) => panic!("no local address: {e}"),
+        };
+        // Answers whatever comes, a TLS ClientHello too, as a plain-HTTP server does.
+        let server = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = [0_u8; 1024];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            }
+        });
+        let mut settings = settings_for(&format!("https://127.0.0.1:{port}")).await;
+        settings.max_attempts = Some(1);
+        let client = client(settings).await;
+
+        let error = expect_err(client.verify(&domain("example.com")).await);
+        server.abort();
+
+        assert!(error.is_connect(), "{error:?}");
+        let shown = error.to_string();
+        assert!(shown.contains("InvalidContentType"), "{shown}");
+        assert!(
+            shown.contains(&format!(
+                "the server may speak plain HTTP: try http://127.0.0.1:{port}"
+            )),
+            "{shown}"
+        );
+    })
+    .await;
+}
+
+/// Stopping ends a call waiting for its pacing slot at once, and nothing more is sent.
+#[tokio::test]
+async fn stop_sending_ends_a_wait_for_the_pacing_slot() {
+    bounded(async {
+        let stub = Stub::start(|_| ok(&[T1, T2, T3])).await;
+        let mut settings = settings(&stub);
+        // The next slot is 10 s after the first call.
+        settings.rate = 0.1;
+        let client = client(settings).await;
+        expect_ok(client.verify(&domain("first.example")).await);
+
+        let waiting = tokio::spawn({
+            let client = client.clone();
+            async move { client.verify(&domain("second.example")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stopped_at = Instant::now();
+        client.stop_sending();
+        let result = match waiting.await {
+            Ok(result) => result,
+            Err(e) => panic!("the call's task failed: {e}"),
+        };
+
+        let error = expect_err(result);
+        assert!(matches!(error, ClientError::Stopped(None)), "{error:?}");
+        assert!(error.is_stopped());
+        assert!(stopped_at.elapsed() < Duration::from_millis(500));
+        assert!(client.is_sending_stopped());
+        // Later calls are not sent either.
+        let later = expect_err(client.verify(&domain("third.example")).await);
+        assert!(matches!(later, ClientError::Stopped(None)), "{later:?}");
+        assert_eq!(stub.count(), 1);
+    })
+    .await;
+}
+
+/// Stopping ends a call waiting to retry at once, reporting the failure before; the retry is
+/// never sent.
+#[tokio::test]
+async fn stop_sending_ends_a_wait_to_retry() {
+    bounded(async {
+        let stub =
+            Stub::start(|_| err(500, "InternalFailure", "An internal error occurred.")).await;
+        let mut settings = settings(&stub);
+        // Whichever comes last, the backoff or the next slot, the retry is seconds away.
+        settings.initial_backoff = Duration::from_secs(20);
+        settings.max_backoff = Duration::from_secs(20);
+        settings.rate = 0.2;
+        let client = client(settings).await;
+
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.verify(&domain("example.com")).await }
+        });
+        until_seen(&stub, 1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let stopped_at = Instant::now();
+        client.stop_sending();
+        let result = match call.await {
+            Ok(result) => result,
+            Err(e) => panic!("the call's task failed: {e}"),
+        };
+
+        let error = expect_err(result);
+        let ClientError::Stopped(Some(cause)) = &error else {
+            panic!("expected Stopped with the earlier failure, got {error:?}");
+        };
+        assert_eq!(cause.kind(), ErrorKind::Transient, "{cause:?}");
+        assert!(error.to_string().contains("InternalFailure"), "{error}");
+        assert!(stopped_at.elapsed() < Duration::from_millis(500));
+        assert_eq!(stub.count(), 1);
+    })
+    .await;
+}
+
+/// Stopping does not cut an attempt already sent: its answer is returned.
+#[tokio::test]
+async fn stop_sending_lets_the_attempt_in_flight_finish() {
+    bounded(async {
+        let slow = Reply::new(200, success_body(&[T1, T2, T3], None))
+            .delayed(Duration::from_millis(400))
+            .action();
+        let stub = Stub::scripted([slow]).await;
+        let client = client(settings(&stub)).await;
+
+        let call = tokio::spawn({
+            let client = client.clone();
+            async move { client.verify(&domain("example.com")).await }
+        });
+        until_seen(&stub, 1).await;
+        client.stop_sending();
+        let result = match call.await {
+            Ok(result) => result,
+            Err(e) => panic!("the call's task failed: {e}"),
+        };
+
+        let set = expect_ok(result);
+        assert_eq!(values(&set).len(), 3);
+        assert_eq!(stub.count(), 1);
+    })
+    .await;
+}
