@@ -1285,8 +1285,8 @@ fn ctrl_c_while_waiting_for_the_next_slot_sends_nothing_more() {
     let list = dir.path().join("ten.txt");
     fs::write(&list, domains.join("\n") + "\n").unwrap();
     let endpoint = moto.endpoint();
-    // A call every 2 s: after the second domain's records, the binary waits about 2 s for the
-    // third domain's slot.
+    // A call every 4 s: after the second domain's records, the binary waits about 4 s for the
+    // third domain's slot, far longer than it may take to stop.
     let args = [
         list.to_str().unwrap(),
         "--region",
@@ -1294,7 +1294,7 @@ fn ctrl_c_while_waiting_for_the_next_slot_sends_nothing_more() {
         "--endpoint-url",
         &endpoint,
         "--rate",
-        "0.5",
+        "0.25",
         "--format",
         "csv",
     ];
@@ -1308,7 +1308,7 @@ fn ctrl_c_while_waiting_for_the_next_slot_sends_nothing_more() {
 
     assert_eq!(code, Some(130), "stderr: {stderr}");
     assert!(
-        took < Duration::from_secs(1),
+        took < Duration::from_secs(2),
         "it waited for the slot: {took:?}"
     );
     assert_eq!(stdout, expected_csv(&["d1.example.com", "d2.example.com"]));
@@ -1337,7 +1337,6 @@ fn closed_port() -> u16 {
 #[test]
 fn an_unreachable_endpoint_stops_the_run_as_a_configuration_error() {
     let endpoint = format!("http://127.0.0.1:{}", closed_port());
-    let started = std::time::Instant::now();
     let out = run(
         &ses_dkim(),
         &[
@@ -1354,7 +1353,6 @@ fn an_unreachable_endpoint_stops_the_run_as_a_configuration_error() {
         Some(b"a.example.com\nb.example.com\nc.example.com\n"),
     )
     .unwrap();
-    let took = started.elapsed();
 
     assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
     assert_eq!(out.stdout, "");
@@ -1380,8 +1378,6 @@ fn an_unreachable_endpoint_stops_the_run_as_a_configuration_error() {
         "{}",
         out.stderr
     );
-    // Two backoffs of at most 1 s and 2 s.
-    assert!(took < std::time::Duration::from_secs(6), "{took:?}");
 }
 
 /// After a call has worked, a lost endpoint is a passing fault: each later domain fails on its
