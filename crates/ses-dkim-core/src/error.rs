@@ -97,22 +97,26 @@ impl ResponseError {
         }
     }
 
-    /// Returns the request id SES gave, if the body held one.
+    /// Returns the request id SES gave: the body's, or the header's that
+    /// [`ResponseError::or_request_id`] added.
     pub fn request_id(&self) -> Option<&str> {
         match self {
             Self::Service(e) => e.request_id.as_deref(),
-            Self::Parse(_) => None,
+            Self::Parse(e) => e.request_id.as_deref(),
         }
     }
 
-    /// Gives a service error the request id of the response's `x-amzn-RequestId` header
-    /// ([`crate::response::REQUEST_ID_HEADER`]) when its body had none; a body's id is kept.
+    /// Gives the error the request id of the response's `x-amzn-RequestId` header
+    /// ([`crate::response::REQUEST_ID_HEADER`]) when its body had none (a body that could not
+    /// be read, such as a proxy's HTML page, never has one); a body's id is kept.
     #[must_use]
     pub fn or_request_id(mut self, from_header: Option<&str>) -> Self {
-        if let (Self::Service(service), Some(id)) = (&mut self, from_header)
-            && service.request_id.is_none()
-        {
-            service.request_id = Some(id.to_owned());
+        let slot = match &mut self {
+            Self::Service(service) => &mut service.request_id,
+            Self::Parse(parse) => &mut parse.request_id,
+        };
+        if let (None, Some(id)) = (&slot, from_header) {
+            *slot = Some(id.to_owned());
         }
         self
     }
@@ -328,6 +332,9 @@ pub struct ParseError {
     pub kind: ParseErrorKind,
     /// The start of the body, printable and at most a line long.
     pub snippet: String,
+    /// The request id of the response's `x-amzn-RequestId` header, once
+    /// [`ResponseError::or_request_id`] added it.
+    pub request_id: Option<String>,
 }
 
 impl ParseError {
@@ -337,6 +344,7 @@ impl ParseError {
             offset,
             kind,
             snippet: snippet(body),
+            request_id: None,
         }
     }
 
@@ -355,7 +363,11 @@ impl fmt::Display for ParseError {
             self.offset,
             self.kind,
             Printable(&self.snippet)
-        )
+        )?;
+        if let Some(id) = &self.request_id {
+            write!(f, " [request id {}]", OneLine(id))?;
+        }
+        Ok(())
     }
 }
 
@@ -502,8 +514,8 @@ mod tests {
         }
     }
 
-    /// The header's request id fills in a service error without one, and never replaces the
-    /// body's; a body that could not be parsed has no request id to fill in.
+    /// The header's request id fills in an error without one, and never replaces the body's; a
+    /// body that could not be read (a proxy's HTML page) takes the header's too.
     #[test]
     fn the_header_request_id_fills_in_only_what_the_body_lacks() {
         let mut body_without_id = service(400, "InvalidParameterValue", "bad");
@@ -515,9 +527,15 @@ mod tests {
         assert_eq!(kept.request_id(), Some("from-header"));
         assert_eq!(kept.clone().or_request_id(None), kept);
 
-        let unparsed = ParseError::new(503, 4, ParseErrorKind::Empty, b"oops");
-        let unparsed = ResponseError::from(unparsed).or_request_id(Some("from-header"));
+        let unparsed = ParseError::new(503, 4, ParseErrorKind::TextOutsideRoot, b"<html>");
+        let unparsed = ResponseError::from(unparsed);
         assert_eq!(unparsed.request_id(), None);
+        let unparsed = unparsed.or_request_id(Some("from-header"));
+        assert_eq!(unparsed.request_id(), Some("from-header"));
+        assert!(
+            unparsed.to_string().ends_with(" [request id from-header]"),
+            "{unparsed}"
+        );
     }
 
     #[test]

@@ -63,7 +63,9 @@
 //! ```
 //!
 //! Step 4 in a program of its own: one [`Pacer`] per account and region (SES allows one call a
-//! second, so `Pacer::new(1.0, 1)`), [`Pacer::reserve`] before each attempt and [`Pacer::sent`]
+//! second; `Pacer::new(1.0 / 1.01, 1)` keeps 1% more than the interval between calls, as the
+//! client does, so that network jitter never brings two arrivals closer than a second),
+//! [`Pacer::reserve`] before each attempt and [`Pacer::sent`]
 //! the moment the request leaves, so that a late send pushes the next slot back; up to three
 //! attempts, each retry after [`backoff_delay`] with a ceiling of 1 s doubling to 20 s, as the
 //! AWS SDKs' standard mode does. The request is signed again for each attempt, after its wait.
@@ -79,7 +81,7 @@
 //!     (400, include_str!("../tests/data/responses/error.throttling.ses-real.xml")),
 //!     (200, include_str!("../tests/data/responses/verify-domain-dkim.response.moto-5.2.5.xml")),
 //! ];
-//! let mut pacer = Pacer::new(1.0, 1);
+//! let mut pacer = Pacer::new(1.0 / 1.01, 1);
 //! let mut waits = Vec::new(); // a real program sleeps for each of these
 //! let mut attempt = 0;
 //! let output = loop {

@@ -195,8 +195,10 @@ impl DkimRecordSet {
     ///
     /// # Errors
     ///
-    /// Returns [`RecordError::NameTooLong`] when a record's name or value would exceed 253
-    /// octets, which happens only for domains or zones near the DNS length limit.
+    /// Returns [`RecordError::NoTokens`] for an empty token list (SES always gives three; a
+    /// set without records would publish nothing), and [`RecordError::NameTooLong`] when a
+    /// record's name or value would exceed 253 octets, which happens only for domains or zones
+    /// near the DNS length limit.
     pub fn new(
         domain: Domain,
         region: Region,
@@ -204,6 +206,11 @@ impl DkimRecordSet {
         tokens: Vec<DkimToken>,
         request_id: Option<String>,
     ) -> Result<Self, RecordError> {
+        if tokens.is_empty() {
+            return Err(RecordError::NoTokens {
+                domain: domain.into_string(),
+            });
+        }
         let records = tokens
             .iter()
             .map(|token| DkimRecord::new(token.as_str(), &domain, zone))
@@ -222,6 +229,12 @@ impl DkimRecordSet {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecordError {
+    /// There were no tokens to make records of.
+    #[error("no DKIM tokens for `{domain}`: there are no records to publish")]
+    NoTokens {
+        /// The domain the set was for.
+        domain: String,
+    },
     /// A name or value would exceed the DNS limit of 253 octets.
     #[error("the record name `{name}` would be longer than 253 octets")]
     NameTooLong {
@@ -246,6 +259,19 @@ mod tests {
             .map(|t| DkimToken::new(t).unwrap())
             .collect();
         DkimRecordSet::new(Domain::parse(domain).unwrap(), region, &zone, tokens, None).unwrap()
+    }
+
+    /// F05: no tokens is an error for that domain, never a set of zero records.
+    #[test]
+    fn f05_an_empty_token_list_makes_no_record_set() {
+        let region = Region::parse("us-east-1").unwrap();
+        let zone = DkimZone::for_region(&region).unwrap();
+        let domain = Domain::parse("example.com").unwrap();
+        let error = DkimRecordSet::new(domain, region, &zone, Vec::new(), None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "no DKIM tokens for `example.com`: there are no records to publish"
+        );
     }
 
     /// F01: the region decides the CNAME target.
