@@ -123,9 +123,41 @@ impl LambdaEmulator {
         self.invoke_within(payload, LAMBDA_INVOKE_TIMEOUT)
     }
 
+    /// Sends an HTTP request to the function's URL as the emulator serves it
+    /// (`/lambda-url/FUNCTION/` followed by `path`), as `curl` would: the emulator turns it into
+    /// a payload-2.0 event and the function's answer back into an HTTP answer.
+    ///
+    /// `body` is the content type and the body, or `None` for a request without a body.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the emulator does not answer within [`LAMBDA_INVOKE_TIMEOUT`].
+    pub fn request_url(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &str)>,
+    ) -> io::Result<HttpResponse> {
+        let path = format!(
+            "/lambda-url/{}/{}",
+            self.function,
+            path.trim_start_matches('/')
+        );
+        send(self.port, method, &path, body, LAMBDA_INVOKE_TIMEOUT).map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!(
+                    "{method} {path} failed: {error}; the emulator's log:\n{}",
+                    self.log_tail()
+                ),
+            )
+        })
+    }
+
     fn invoke_within(&self, payload: &str, timeout: Duration) -> io::Result<HttpResponse> {
         let path = format!("/2015-03-31/functions/{}/invocations", self.function);
-        post_json(self.port, &path, payload, timeout).map_err(|error| {
+        let body = Some(("application/json", payload));
+        send(self.port, "POST", &path, body, timeout).map_err(|error| {
             io::Error::new(
                 error.kind(),
                 format!(
@@ -148,18 +180,30 @@ impl std::fmt::Debug for LambdaEmulator {
     }
 }
 
-/// Sends one JSON `POST` with `Connection: close` and reads the answer to the end of the stream.
-fn post_json(port: u16, path: &str, body: &str, timeout: Duration) -> io::Result<HttpResponse> {
+/// Sends one request with `Connection: close` and reads the answer to the end of the stream.
+///
+/// `body` is the content type and the body; without one, no body is sent.
+fn send(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<(&str, &str)>,
+    timeout: Duration,
+) -> io::Result<HttpResponse> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(Duration::from_secs(30)))?;
 
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    match body {
+        Some((content_type, body)) => request.push_str(&format!(
+            "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )),
+        None => request.push_str("\r\n"),
+    }
     stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;

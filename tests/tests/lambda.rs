@@ -19,8 +19,9 @@ const TOKENS: [&str; 3] = [
 const FUNCTION: &str = "ses-dkim-lambda";
 
 /// Starts the function in the emulator with moto's session credentials, its region us-east-1,
-/// and a pace fast enough for a test.
-fn start(moto: &Moto) -> LambdaEmulator {
+/// debug logs and a pace fast enough for a test (above SES's limit, so it warns); returns the
+/// secret key and the session token too, which its log must never show.
+fn start(moto: &Moto) -> (LambdaEmulator, String, String) {
     let (key_id, secret, token) = moto.create_session_credentials().unwrap();
     moto.enable_auth().unwrap();
     let endpoint = moto.endpoint();
@@ -31,8 +32,18 @@ fn start(moto: &Moto) -> LambdaEmulator {
         ("AWS_SESSION_TOKEN", token.as_str()),
         ("AWS_ENDPOINT_URL_SES", endpoint.as_str()),
         ("SES_DKIM_RATE", "20"),
+        ("SES_DKIM_LOG", "debug"),
     ];
-    LambdaEmulator::start(FUNCTION, FUNCTION, &env).unwrap()
+    let lambda = LambdaEmulator::start(FUNCTION, FUNCTION, &env).unwrap();
+    (lambda, secret, token)
+}
+
+/// Returns the function's JSON log lines so far.
+fn log_lines(lambda: &LambdaEmulator) -> Vec<Value> {
+    let log = lambda.log().unwrap();
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .collect()
 }
 
 /// Invokes the function and returns the emulator's status and the answer as JSON.
@@ -64,7 +75,7 @@ fn assert_records(answer: &Value, domain: &str, region: &str, zone: &str) {
 #[test]
 fn direct_sqs_and_http_events_through_the_emulator() {
     let moto = Moto::start().unwrap();
-    let lambda = start(&moto);
+    let (lambda, secret, token) = start(&moto);
 
     // A direct invocation for another region than the function's own (F16).
     let (status, answer) = invoke(
@@ -88,6 +99,46 @@ fn direct_sqs_and_http_events_through_the_emulator() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer, json!({"batchItemFailures": []}));
 
+    // The queue gets no records back: they are in one log line per domain, as fields.
+    let lines = log_lines(&lambda);
+    let verified: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["message"] == "verified" && line["message_id"] == "m-good")
+        .collect();
+    assert_eq!(verified.len(), 1, "{verified:?}");
+    let line = verified[0];
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["domain"], "queued.example", "{line}");
+    assert_eq!(line["region"], "us-east-1", "{line}");
+    assert!(
+        !line["ses_request_id"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{line}"
+    );
+    for (index, token) in TOKENS.iter().enumerate() {
+        let n = index + 1;
+        assert_eq!(
+            line[format!("record_{n}_name")],
+            format!("{token}._domainkey.queued.example."),
+            "{line}"
+        );
+        assert_eq!(
+            line[format!("record_{n}_value")],
+            format!("{token}.dkim.amazonses.com."),
+            "{line}"
+        );
+    }
+    let dropped: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["message_id"] == "m-invalid")
+        .collect();
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(dropped[0]["level"], "WARN", "{}", dropped[0]);
+    assert_eq!(dropped[0]["error_type"], "InvalidDomain", "{}", dropped[0]);
+    assert_eq!(dropped[0]["domain"], "not a domain", "{}", dropped[0]);
+
     // A function URL request, in the function's own region.
     let http = |body: &str| {
         json!({
@@ -109,10 +160,45 @@ fn direct_sqs_and_http_events_through_the_emulator() {
     let body: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["error_type"], "InvalidDomain", "{body}");
 
+    // Through the emulator's function URL, as `curl -XPOST .../lambda-url/FUNCTION/ -d ...`
+    // sends it: a JSON body, and a form-encoded one (curl's default), which arrives as base64.
+    for content_type in ["application/json", "application/x-www-form-urlencoded"] {
+        let body = Some((content_type, r#"{"domain": "url.example"}"#));
+        let response = lambda.request_url("POST", "/", body).unwrap();
+        assert_eq!(response.status, 200, "{content_type}: {}", response.body);
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        let body: Value = serde_json::from_str(&response.body).unwrap();
+        assert_records(&body, "url.example", "us-east-1", "dkim.amazonses.com");
+    }
+    let response = lambda.request_url("GET", "/", None).unwrap();
+    assert_eq!(response.status, 405, "{}", response.body);
+    assert_eq!(
+        response.header("allow"),
+        Some("POST"),
+        "{:?}",
+        response.headers
+    );
+    let body: Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body["error_type"], "MethodNotAllowed", "{body}");
+
     // Bad direct invocations are Lambda errors with a stable type, and the function goes on.
     let (status, answer) = invoke(&lambda, &json!({"hello": "world"}));
     assert_ne!(status, 200, "{answer}");
     assert_eq!(answer["errorType"], "InvalidEvent", "{answer}");
+    // Logged once, readably, with the type as a field: no second line with a Debug dump.
+    let log = lambda.log().unwrap();
+    let mentions: Vec<&str> = log.lines().filter(|l| l.contains("keys: hello")).collect();
+    assert_eq!(mentions.len(), 1, "{mentions:#?}");
+    let line: Value = serde_json::from_str(mentions[0]).unwrap();
+    assert_eq!(line["level"], "WARN", "{line}");
+    assert_eq!(line["error_type"], "InvalidEvent", "{line}");
+    assert!(
+        line["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("rejected: InvalidEvent: unknown event shape"),
+        "{line}"
+    );
     let not_json = lambda.invoke("this is not JSON").unwrap();
     assert_ne!(not_json.status, 200, "{}", not_json.body);
     let (status, _) = invoke(&lambda, &json!({"Domain": "after.example"}));
@@ -124,7 +210,12 @@ fn direct_sqs_and_http_events_through_the_emulator() {
     identities.sort();
     assert_eq!(
         identities,
-        ["after.example", "example.org", "queued.example"]
+        [
+            "after.example",
+            "example.org",
+            "queued.example",
+            "url.example"
+        ]
     );
 
     // JSON logs, with the Lambda request id, domain and region on the invocation's span.
@@ -143,6 +234,17 @@ fn direct_sqs_and_http_events_through_the_emulator() {
     assert_eq!(span["domain"], "Example.COM.");
     assert_eq!(span["region"], "af-south-1");
     assert!(!span["request_id"].as_str().unwrap().is_empty());
+
+    // SES_DKIM_RATE=20 works, with one warning at start-up.
+    let warnings = log
+        .lines()
+        .filter(|line| line.contains("\"WARN\"") && line.contains("SES_DKIM_RATE=20"))
+        .count();
+    assert_eq!(warnings, 1, "{log}");
+    // No failure is dumped in Debug form, and no credential is logged, even at debug level.
+    assert!(!log.contains("Failure {"), "{log}");
+    assert!(!log.contains(&secret), "the secret key leaked: {log}");
+    assert!(!log.contains(&token), "the session token leaked: {log}");
 }
 
 /// A deployed function behind a TLS-inspecting proxy trusts the proxy's authority through

@@ -11,6 +11,9 @@ pub(crate) const DEFAULT_RATE: f64 = 1.0;
 /// The attempts one domain gets, unless `SES_DKIM_MAX_ATTEMPTS` says otherwise.
 pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
+/// The most attempts one domain may get, as for the CLI's `--max-attempts`.
+pub(crate) const MAX_ATTEMPTS: u32 = 20;
+
 /// The time kept back from an invocation's deadline to write the answer.
 pub(crate) const ANSWER_MARGIN: Duration = Duration::from_millis(500);
 
@@ -23,6 +26,8 @@ pub(crate) struct Config {
     pub(crate) settings: Settings,
     /// The time kept back from the deadline to write the answer.
     pub(crate) answer_margin: Duration,
+    /// Settings that work but are likely mistakes, to log once at start-up.
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Config {
@@ -33,7 +38,10 @@ impl Config {
     ///   (default 1, SES's limit).
     /// - `SES_DKIM_CONCURRENCY`: how many instances may run at once, the function's reserved
     ///   concurrency (default 1); each instance paces itself to `SES_DKIM_RATE` divided by this.
-    /// - `SES_DKIM_MAX_ATTEMPTS`: attempts per domain (default 3).
+    /// - `SES_DKIM_MAX_ATTEMPTS`: attempts per domain, 1 to 20 (default 3).
+    ///
+    /// A rate above SES's one call a second is accepted (an account may have a raised limit),
+    /// with a warning in [`Config::warnings`].
     ///
     /// Endpoint overrides (`AWS_ENDPOINT_URL_SES`) and credentials are read by the client, the
     /// way the AWS SDKs read them.
@@ -59,9 +67,17 @@ impl Config {
             None => 1,
         };
         let max_attempts = match set("SES_DKIM_MAX_ATTEMPTS") {
-            Some(text) => parse_count("SES_DKIM_MAX_ATTEMPTS", &text)?,
+            Some(text) => parse_attempts(&text)?,
             None => DEFAULT_MAX_ATTEMPTS,
         };
+        let mut warnings = Vec::new();
+        if rate > DEFAULT_RATE {
+            warnings.push(format!(
+                "SES_DKIM_RATE={rate} is above SES's limit of one VerifyDomainDkim call a second \
+                 per account and region; unless the account's limit was raised, SES throttles \
+                 the calls beyond it"
+            ));
+        }
 
         let settings = Settings {
             rate: rate / f64::from(concurrency),
@@ -75,6 +91,7 @@ impl Config {
             default_region,
             settings,
             answer_margin: ANSWER_MARGIN,
+            warnings,
         })
     }
 }
@@ -104,6 +121,17 @@ fn parse_rate(text: &str) -> Result<f64, ConfigError> {
             name: "SES_DKIM_RATE",
             value: text.to_owned(),
             reason: "expected a positive number of calls a second",
+        }),
+    }
+}
+
+fn parse_attempts(text: &str) -> Result<u32, ConfigError> {
+    match text.trim().parse::<u32>() {
+        Ok(count) if (1..=MAX_ATTEMPTS).contains(&count) => Ok(count),
+        _ => Err(ConfigError::Invalid {
+            name: "SES_DKIM_MAX_ATTEMPTS",
+            value: text.to_owned(),
+            reason: "expected a whole number from 1 to 20, as for the CLI's --max-attempts",
         }),
     }
 }
@@ -140,6 +168,41 @@ mod tests {
         assert!((config.settings.rate - 1.0).abs() < f64::EPSILON);
         assert_eq!(config.settings.burst, 1);
         assert_eq!(config.settings.max_attempts, Some(3));
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn attempts_are_limited_as_for_the_cli() {
+        for (value, attempts) in [("1", 1), ("20", 20), (" 7 ", 7)] {
+            let config = config(&[("SES_DKIM_MAX_ATTEMPTS", value)]).unwrap();
+            assert_eq!(config.settings.max_attempts, Some(attempts), "{value}");
+        }
+        for value in ["0", "21", "50"] {
+            let error = config(&[("SES_DKIM_MAX_ATTEMPTS", value)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("SES_DKIM_MAX_ATTEMPTS") && error.contains(&format!("`{value}`")),
+                "{error}"
+            );
+            assert!(error.contains("from 1 to 20"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_rate_above_ses_limit_is_kept_with_one_warning() {
+        let fast = config(&[("SES_DKIM_RATE", "5")]).unwrap();
+        assert!((fast.settings.rate - 5.0).abs() < f64::EPSILON);
+        assert_eq!(fast.warnings.len(), 1, "{:?}", fast.warnings);
+        assert!(
+            fast.warnings[0].contains("SES_DKIM_RATE=5"),
+            "{:?}",
+            fast.warnings
+        );
+        for rate in ["1", "0.5"] {
+            let slow = config(&[("SES_DKIM_RATE", rate)]).unwrap();
+            assert!(slow.warnings.is_empty(), "{rate}: {:?}", slow.warnings);
+        }
     }
 
     #[test]

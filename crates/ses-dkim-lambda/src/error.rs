@@ -5,7 +5,7 @@ use std::fmt;
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 use ses_dkim_client::{ClientError, ConfigError};
-use ses_dkim_core::{DomainError, ErrorKind, RegionError};
+use ses_dkim_core::{DomainError, ErrorKind, Region, RegionError};
 
 use crate::event::EventError;
 
@@ -116,6 +116,9 @@ pub(crate) struct Failure {
     /// The SES request id of the failed call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) request_id: Option<String>,
+    /// The region the call was for, when it was known; for the log only.
+    #[serde(skip)]
+    pub(crate) region: Option<String>,
     /// The deadline stopped the work: the domain may be asked for again later.
     #[serde(skip)]
     pub(crate) out_of_time: bool,
@@ -129,6 +132,7 @@ impl Failure {
             message: message.to_string(),
             domain: None,
             request_id: None,
+            region: None,
             out_of_time: false,
         }
     }
@@ -136,6 +140,12 @@ impl Failure {
     /// Names the domain the failure concerns.
     pub(crate) fn for_domain(mut self, domain: &str) -> Self {
         self.domain = Some(domain.to_owned());
+        self
+    }
+
+    /// Names the region the call was for.
+    pub(crate) fn in_region(mut self, region: &Region) -> Self {
+        self.region = Some(region.to_string());
         self
     }
 
@@ -200,6 +210,7 @@ impl From<ClientError> for Failure {
             out_of_time: matches!(error, ClientError::DeadlineExceeded(_)),
             message: error.to_string(),
             domain: None,
+            region: None,
         }
     }
 }

@@ -27,13 +27,17 @@ impl Event {
     ///
     /// # Errors
     ///
-    /// Fails when the event is not a JSON object, has none of those keys, or does not have the
-    /// fields its shape needs.
+    /// Fails when the event is not a JSON object, has none of those keys, has `Records` of
+    /// another service (S3, SNS, ...), does not have the fields its shape needs, or is a list
+    /// of more than [`MAX_LIST_LEN`] domains.
     pub(crate) fn from_value(value: Value) -> Result<Self, EventError> {
         let Value::Object(object) = &value else {
             return Err(EventError::NotAnObject(json_type(&value)));
         };
-        if object.contains_key("Records") {
+        if let Some(records) = object.get("Records") {
+            if let Some(source) = foreign_source(records) {
+                return Err(EventError::NotSqsRecords(source));
+            }
             return serde_json::from_value(value)
                 .map(Event::Sqs)
                 .map_err(|e| EventError::Invalid("SQS event", e.to_string()));
@@ -70,6 +74,32 @@ impl Event {
             Self::Sqs(_) => "sqs",
             Self::Http(_) => "http",
         }
+    }
+}
+
+/// The most domains one list event may hold.
+///
+/// Lambda gives an invocation at most 900 seconds and SES allows one `VerifyDomainDkim` call a
+/// second, so no invocation can work through more than 900 domains; a longer list is refused
+/// before any call rather than left mostly in `not_done`.
+pub(crate) const MAX_LIST_LEN: usize = 900;
+
+/// Returns the event source of `Records` that are not SQS messages, such as `aws:s3`.
+///
+/// A record counts as foreign when it names an event source other than `aws:sqs` (SQS spells
+/// the key `eventSource`, SNS `EventSource`), or names none and has neither a `messageId` nor a
+/// `body`. Anything else is left to the SQS reader, whose errors name the missing field.
+fn foreign_source(records: &Value) -> Option<String> {
+    let first = records.as_array()?.first()?.as_object()?;
+    let source = first
+        .get("eventSource")
+        .or_else(|| first.get("EventSource"))
+        .and_then(Value::as_str);
+    match source {
+        Some("aws:sqs") => None,
+        Some(other) => Some(other.to_owned()),
+        None if first.contains_key("messageId") || first.contains_key("body") => None,
+        None => Some("unknown".to_owned()),
     }
 }
 
@@ -119,6 +149,9 @@ impl DirectRequest {
     fn from_fields(fields: DirectFields) -> Result<Self, EventError> {
         let target = match (fields.domain, fields.domains) {
             (Some(domain), None) => Target::One(domain),
+            (None, Some(domains)) if domains.len() > MAX_LIST_LEN => {
+                return Err(EventError::ListTooLong(domains.len()));
+            }
             (None, Some(domains)) => Target::List(domains),
             (Some(_), Some(_)) => return Err(EventError::DomainAndDomains),
             (None, None) => return Err(EventError::MissingDomain),
@@ -248,6 +281,9 @@ pub(crate) struct HttpResponse {
     pub(crate) body: String,
     /// Always `false`: the body is text.
     pub(crate) is_base64_encoded: bool,
+    /// Always empty: the function sets no cookies. Lambda treats the field as optional, but
+    /// cargo-lambda's emulator refuses a function URL answer without it.
+    pub(crate) cookies: Vec<String>,
 }
 
 impl HttpResponse {
@@ -258,7 +294,14 @@ impl HttpResponse {
             headers: BTreeMap::from([("content-type", "application/json")]),
             body,
             is_base64_encoded: false,
+            cookies: Vec::new(),
         }
+    }
+
+    /// Adds a header, replacing one of the same name.
+    pub(crate) fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.insert(name, value);
+        self
     }
 }
 
@@ -292,6 +335,19 @@ pub(crate) enum EventError {
     /// Both `domain` and `domains` were given.
     #[error("give either `domain` or `domains`, not both")]
     DomainAndDomains,
+    /// `Records` that are not SQS messages (an S3 or SNS event, say).
+    #[error(
+        "the event's `Records` are not SQS messages (event source `{0}`); the function accepts \
+         direct ({{\"domain\": ...}}), list ({{\"domains\": [...]}}), SQS and HTTP events"
+    )]
+    NotSqsRecords(String),
+    /// A list longer than one invocation can work through.
+    #[error(
+        "the list has {0} domains, more than the {MAX_LIST_LEN} one invocation can take (Lambda's \
+         900 s at SES's one call a second); send more through the SQS queue or with the ses-dkim \
+         batch binary"
+    )]
+    ListTooLong(usize),
     /// A list where only one domain may be asked for.
     #[error("{0} names one domain; send lists as a direct invocation")]
     ListNotAllowed(&'static str),
@@ -432,8 +488,58 @@ mod tests {
                 "statusCode": 429,
                 "headers": {"content-type": "application/json"},
                 "body": "{}",
-                "isBase64Encoded": false
+                "isBase64Encoded": false,
+                "cookies": []
             })
         );
+    }
+
+    #[test]
+    fn records_of_other_services_are_named_as_such() {
+        let s3 = json!({"Records": [{
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "b"}, "object": {"key": "k"}}
+        }]});
+        let sns = json!({"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "x"}}]});
+        let other = json!({"Records": [{"kinesis": {"data": "eA=="}}]});
+        for (event, source) in [(s3, "aws:s3"), (sns, "aws:sns"), (other, "unknown")] {
+            let error = Event::from_value(event).unwrap_err();
+            assert_eq!(error, EventError::NotSqsRecords(source.into()));
+            let message = error.to_string();
+            assert!(
+                message.contains(source)
+                    && message.contains("direct")
+                    && message.contains("list")
+                    && message.contains("SQS and HTTP events"),
+                "{message}"
+            );
+            assert!(!message.contains("messageId"), "{message}");
+        }
+        // An SQS record missing its id is still read as SQS, and says what is missing.
+        let error =
+            Event::from_value(json!({"Records": [{"eventSource": "aws:sqs", "body": "x"}]}));
+        assert!(
+            error
+                .unwrap_err()
+                .to_string()
+                .contains("missing field `messageId`")
+        );
+    }
+
+    #[test]
+    fn a_list_longer_than_an_invocation_can_take_is_refused() {
+        let list = |n: usize| json!({"domains": vec!["a.example"; n]});
+        assert_eq!(
+            Event::from_value(list(MAX_LIST_LEN)).unwrap().kind(),
+            "list"
+        );
+        let error = Event::from_value(list(MAX_LIST_LEN + 1)).unwrap_err();
+        assert_eq!(error, EventError::ListTooLong(901));
+        let message = error.to_string();
+        for part in ["901 domains", "900", "SQS", "batch"] {
+            assert!(message.contains(part), "{part}: {message}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The handler: one plain async function from an event to its answer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -8,7 +8,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
 use ses_dkim_client::{CallOptions, ConfigError, SesClient};
-use ses_dkim_core::{DkimRecordSet, Domain, Region};
+use ses_dkim_core::{DkimRecord, DkimRecordSet, Domain, Region};
 use tokio::time::Instant;
 use tracing::{Instrument, Span, field, info, info_span, warn};
 
@@ -31,33 +31,50 @@ pub(crate) struct App {
 }
 
 impl App {
-    /// Builds the app, with the client of the function's own region ready.
+    /// Builds the app, with the client of the function's own region ready when SES DKIM is
+    /// known there.
+    ///
+    /// A function whose own region is missing from the compiled-in table still starts: events
+    /// that name a known region work, and those that name none fail as `InvalidRegion`.
     ///
     /// # Errors
     ///
-    /// Fails when that client cannot be configured (an invalid endpoint override, say).
+    /// Fails when the client of the function's own region cannot be configured (an invalid
+    /// endpoint override or CA bundle, say), which would fail every region's client alike.
     pub(crate) async fn new(config: Config) -> Result<Self, ConfigError> {
         let app = Self {
             config,
             clients: tokio::sync::Mutex::new(HashMap::new()),
         };
         if let Some(region) = app.config.default_region.clone() {
-            let client = app.build_client(&region).await?;
-            app.clients.lock().await.insert(region, client);
+            match check_region(region.clone(), RegionSource::Own) {
+                Ok(region) => {
+                    let client = app.build_client(&region).await?;
+                    app.clients.lock().await.insert(region, client);
+                }
+                Err(_) => warn!(
+                    "the function's own region `{region}` (AWS_REGION) has no known DKIM zone: \
+                     events that name a region are answered, those that name none fail as \
+                     InvalidRegion"
+                ),
+            }
         }
         Ok(app)
     }
 
-    /// Returns the region an event asks for, or the function's own.
+    /// Returns the region an event asks for, or the function's own, once it is known to be one
+    /// whose DKIM zone the function knows.
     fn region(&self, asked: Option<&str>) -> Result<Region, Failure> {
         match asked.map(str::trim).filter(|name| !name.is_empty()) {
-            Some(name) => Ok(Region::parse(name)?),
-            None => self.config.default_region.clone().ok_or_else(|| {
-                Failure::new(
+            Some(name) => check_region(Region::parse(name)?, RegionSource::Event),
+            None => match self.config.default_region.clone() {
+                Some(region) => check_region(region, RegionSource::Own),
+                None => Err(Failure::new(
                     ErrorType::Configuration,
-                    "the event names no region and AWS_REGION is not set",
-                )
-            }),
+                    "the event names no region and AWS_REGION is not set; name a region in the \
+                     event",
+                )),
+            },
         }
     }
 
@@ -89,6 +106,7 @@ impl App {
         let fail = |failure: Failure| failure.for_domain(domain);
         let parsed = Domain::parse(domain).map_err(|e| fail(e.into()))?;
         let region = self.region(region).map_err(fail)?;
+        let fail = |failure: Failure| failure.for_domain(domain).in_region(&region);
         let client = self.client(&region).await.map_err(fail)?;
         if Instant::now() >= deadline {
             return Err(fail(out_of_time()));
@@ -98,6 +116,48 @@ impl App {
             .await
             .map_err(|e| fail(e.into()))
     }
+}
+
+/// Where the region of a call came from, for what its error says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RegionSource {
+    /// The event named it.
+    Event,
+    /// The event named none: the function's own, `AWS_REGION`.
+    Own,
+}
+
+/// Returns the region when the compiled-in table gives its DKIM zone, which the function needs
+/// to build the records (it has no zone override); else an `InvalidRegion` failure that says so
+/// in terms of what the caller can change.
+fn check_region(region: Region, source: RegionSource) -> Result<Region, Failure> {
+    let Some(info) = region.info() else {
+        let message = match source {
+            RegionSource::Event => format!(
+                "`{region}` is not a region SES DKIM is known to run in; check the event's \
+                 `region`"
+            ),
+            RegionSource::Own => format!(
+                "the event names no region, and the function's own region `{region}` \
+                 (AWS_REGION) is not one SES DKIM is known to run in; name a region in the event"
+            ),
+        };
+        return Err(Failure::new(ErrorType::InvalidRegion, message));
+    };
+    if info.dkim_zone.is_none() {
+        let message = match source {
+            RegionSource::Event => format!(
+                "no source states the DKIM zone of region `{region}`, so the function cannot \
+                 give its records"
+            ),
+            RegionSource::Own => format!(
+                "the event names no region, and no source states the DKIM zone of the \
+                 function's own region `{region}` (AWS_REGION); name a region in the event"
+            ),
+        };
+        return Err(Failure::new(ErrorType::InvalidRegion, message));
+    }
+    Ok(region)
 }
 
 /// The answer to an event.
@@ -123,6 +183,9 @@ pub(crate) struct ListAnswer {
     pub(crate) failed: Vec<Failure>,
     /// The domains the invocation had no time left for, as given; send them again.
     pub(crate) not_done: Vec<String>,
+    /// The entries skipped because an earlier one is the same domain (compared after
+    /// normalisation: case, a trailing dot, internationalised names), as given.
+    pub(crate) duplicates: Vec<String>,
 }
 
 /// Handles one invocation: classifies the event and answers it.
@@ -145,7 +208,9 @@ pub(crate) async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Answe
     );
     async move {
         let deadline = deadline(&context, app.config.answer_margin, SystemTime::now());
-        let event = Event::from_value(payload).inspect_err(|e| warn!("rejected: {e}"))?;
+        let event = Event::from_value(payload)
+            .map_err(Failure::from)
+            .inspect_err(|failure| log_failure(failure, None, "rejected"))?;
         Span::current().record("event", event.kind());
         match event {
             Event::Direct(request) => direct(app, request, deadline).await,
@@ -187,22 +252,35 @@ async fn direct(app: &App, request: DirectRequest, deadline: Instant) -> Result<
             log_outcome(&records);
             records.map(Answer::Records)
         }
-        Target::List(domains) => Ok(Answer::List(list(app, &domains, region, deadline).await)),
+        Target::List(domains) => Ok(Answer::List(list(app, domains, region, deadline).await)),
     }
 }
 
 /// Works through a list at the client's pace until the deadline; the rest is not done.
+///
+/// Each domain is asked for once: a later entry that normalises to an earlier one is skipped
+/// and listed under `duplicates`. Entries that are not domains are kept, to fail in place.
 async fn list(
     app: &App,
-    domains: &[String],
+    domains: Vec<String>,
     region: Option<&str>,
     deadline: Instant,
 ) -> ListAnswer {
-    let mut answer = ListAnswer::default();
+    let (domains, duplicates) = deduplicate(domains);
+    let mut answer = ListAnswer {
+        duplicates,
+        ..ListAnswer::default()
+    };
     for (index, domain) in domains.iter().enumerate() {
         match app.verify(domain, region, deadline).await {
-            Ok(records) => answer.verified.push(records),
-            Err(failure) if !failure.out_of_time => answer.failed.push(failure),
+            Ok(records) => {
+                log_verified(&records, None);
+                answer.verified.push(records);
+            }
+            Err(failure) if !failure.out_of_time => {
+                log_failure(&failure, None, "failed");
+                answer.failed.push(failure);
+            }
             // Out of time: this domain and the rest are for another invocation.
             Err(_) => {
                 answer.not_done = domains.get(index..).unwrap_or_default().to_vec();
@@ -214,9 +292,30 @@ async fn list(
         verified = answer.verified.len(),
         failed = answer.failed.len(),
         not_done = answer.not_done.len(),
+        duplicates_skipped = answer.duplicates.len(),
         "list done"
     );
     answer
+}
+
+/// Splits a list into its first occurrences, in order, and the later entries naming the same
+/// domain once normalised.
+fn deduplicate(domains: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let mut seen = HashSet::new();
+    let mut unique = Vec::with_capacity(domains.len());
+    let mut duplicates = Vec::new();
+    for domain in domains {
+        let first = match Domain::parse(&domain) {
+            Ok(parsed) => seen.insert(parsed.as_str().to_owned()),
+            Err(_) => true,
+        };
+        if first {
+            unique.push(domain);
+        } else {
+            duplicates.push(domain);
+        }
+    }
+    (unique, duplicates)
 }
 
 /// Verifies each message's domain; throttled, transient and other upstream failures go back to
@@ -231,15 +330,12 @@ async fn sqs(app: &App, batch: SqsEvent, deadline: Instant) -> SqsBatchResponse 
             Ok((domain, region)) => app.verify(&domain, region.as_deref(), deadline).await,
         };
         match outcome {
-            Ok(records) => info!(message_id = id, domain = %records.domain, "verified"),
+            Ok(records) => log_verified(&records, Some(id)),
             Err(failure) if failure.error_type.is_invalid_input() => {
-                warn!(message_id = id, "dropping the message: {failure}");
+                log_failure(&failure, Some(id), "dropping the message");
             }
             Err(failure) => {
-                warn!(
-                    message_id = id,
-                    "returning the message to the queue: {failure}"
-                );
+                log_failure(&failure, Some(id), "returning the message to the queue");
                 answer.batch_item_failures.push(BatchItemFailure {
                     item_identifier: message.message_id,
                 });
@@ -262,7 +358,14 @@ async fn http(app: &App, request: HttpRequest, deadline: Instant) -> HttpRespons
     match outcome {
         // A record set always serialises: strings and lists of strings.
         Ok(records) => HttpResponse::json(200, serde_json::to_string(&records).unwrap_or_default()),
-        Err(failure) => HttpResponse::json(failure.error_type.http_status(), failure.to_json()),
+        Err(failure) => {
+            let response = HttpResponse::json(failure.error_type.http_status(), failure.to_json());
+            if failure.error_type == ErrorType::MethodNotAllowed {
+                response.with_header("allow", "POST")
+            } else {
+                response
+            }
+        }
     }
 }
 
@@ -318,13 +421,47 @@ fn record_domain(app: &App, domain: &str, region: Option<&str>) {
 
 fn log_outcome(outcome: &Result<DkimRecordSet, Failure>) {
     match outcome {
-        Ok(records) => info!(
-            ses_request_id = records.request_id.as_deref().unwrap_or_default(),
-            records = records.records.len(),
-            "verified"
-        ),
-        Err(failure) => warn!(error_type = %failure.error_type, "failed: {}", failure.message),
+        Ok(records) => log_verified(records, None),
+        Err(failure) => log_failure(failure, None, "failed"),
     }
+}
+
+/// Logs a domain's records on one line, so that callers who get no answer (an SQS queue) find
+/// them in CloudWatch Logs: the domain, the region, SES's request id and each record's name and
+/// value as fields (`record_1_name`, `record_1_value`, ...). Tokens are public, since they are
+/// published in DNS; nothing else of the call is logged.
+fn log_verified(records: &DkimRecordSet, message_id: Option<&str>) {
+    let name = |index: usize| records.records.get(index).map(DkimRecord::name);
+    let value = |index: usize| records.records.get(index).map(DkimRecord::value);
+    info!(
+        message_id,
+        domain = %records.domain,
+        region = %records.region,
+        ses_request_id = records.request_id.as_deref(),
+        records = records.records.len(),
+        record_1_name = name(0),
+        record_1_value = value(0),
+        record_2_name = name(1),
+        record_2_value = value(1),
+        record_3_name = name(2),
+        record_3_value = value(2),
+        "verified"
+    );
+}
+
+/// Logs a failure once, as `what: ErrorType: message`, with the domain, region and SES request
+/// id as fields where they are known.
+///
+/// The runtime's own line for a handler error (a `Debug` dump) is filtered out in `main`.
+fn log_failure(failure: &Failure, message_id: Option<&str>, what: &str) {
+    warn!(
+        message_id,
+        error_type = %failure.error_type,
+        domain = failure.domain.as_deref(),
+        region = failure.region.as_deref(),
+        ses_request_id = failure.request_id.as_deref(),
+        "{what}: {failure}"
+    );
 }
 
 #[cfg(test)]

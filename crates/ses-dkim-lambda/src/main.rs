@@ -5,9 +5,10 @@
 //! `domains`), through an SQS queue, or over HTTP (a function URL or an API Gateway HTTP API).
 //! The event's shape says which; see [`event`] and the README's "Lambda deployment" section.
 //!
-//! Start-up reads the configuration ([`config::Config::from_lookup`]) and builds the client of
-//! the function's own region, once; the handler ([`handler::handle`]) then answers each
-//! invocation with the clients kept in [`handler::App`].
+//! Start-up reads the configuration ([`config::Config::from_lookup`]), logs its warnings and
+//! builds the client of the function's own region, once, when SES DKIM is known there; the
+//! handler ([`handler::handle`]) then answers each invocation with the clients kept in
+//! [`handler::App`].
 
 #![cfg_attr(
     not(test),
@@ -29,8 +30,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use lambda_runtime::service_fn;
-use tracing::{error, info};
-use tracing_subscriber::filter::Targets;
+use tracing::{error, info, warn};
+use tracing_subscriber::filter::{Targets, filter_fn};
 
 use crate::config::Config;
 use crate::handler::App;
@@ -79,6 +80,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        for warning in &config.warnings {
+            warn!("{warning}");
+        }
         let app = match App::new(config).await {
             Ok(app) => app,
             Err(e) => {
@@ -108,6 +112,10 @@ fn main() -> ExitCode {
 /// `info,ses_dkim_client=debug`), else from `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's logging
 /// configuration; its `FATAL` counts as `error`), else `info`. Targets are matched by prefix
 /// without regular expressions, which keeps the binary small.
+///
+/// The runtime library logs every error the handler returns a second time, as an `ERROR` line
+/// holding its `Debug` form; the handler has logged it already, readably and with its fields, so
+/// that one line is dropped (see [`is_runtime_error_dump`]).
 fn init_logging() {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -132,5 +140,16 @@ fn init_logging() {
     let _ = tracing_subscriber::registry()
         .with(json)
         .with(filter)
+        .with(filter_fn(|metadata| !is_runtime_error_dump(metadata)))
         .try_init();
+}
+
+/// Whether a log event is lambda_runtime's `error!("{error:?}")` for a handler's error.
+///
+/// That event comes from the runtime's panic-catching layer and has the message as its only
+/// field; the same layer's report of a panic has an `error` field as well and is kept.
+fn is_runtime_error_dump(metadata: &tracing::Metadata<'_>) -> bool {
+    metadata.is_event()
+        && metadata.target() == "lambda_runtime::layers::panic"
+        && metadata.fields().field("error").is_none()
 }

@@ -171,6 +171,7 @@ async fn app_with(settings: Settings, default_region: Option<&str>) -> App {
         default_region: default_region.map(|r| Region::parse(r).unwrap()),
         settings,
         answer_margin: Duration::from_millis(500),
+        warnings: Vec::new(),
     };
     App::new(config).await.unwrap()
 }
@@ -333,6 +334,16 @@ async fn bad_events_get_a_clear_error_and_no_call() {
             "InvalidEvent",
             "invalid SQS event",
         ),
+        (
+            json!({"Records": [{"eventSource": "aws:s3", "s3": {"object": {"key": "k"}}}]}),
+            "InvalidEvent",
+            "not SQS messages (event source `aws:s3`); the function accepts direct",
+        ),
+        (
+            json!({"domains": vec!["a.example"; 901]}),
+            "InvalidEvent",
+            "the list has 901 domains",
+        ),
     ];
     for (event, error_type, message) in cases {
         let failure = call(&app, event.clone()).await.unwrap_err();
@@ -400,6 +411,31 @@ async fn a_list_is_worked_through_with_failures_in_place() {
 }
 
 #[tokio::test]
+async fn a_list_asks_for_each_domain_once() {
+    let stub = Stub::start(vec![ok("ses-req-1"), ok("ses-req-2")]).await;
+    let app = app(&stub).await;
+    let event = json!({"domains": [
+        "a.example", "A.EXAMPLE.", "not a domain", "b.example", "a.example", "not a domain"
+    ]});
+
+    let answer = call(&app, event).await.unwrap();
+    let verified: Vec<&str> = answer["verified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|set| set["domain"].as_str().unwrap())
+        .collect();
+    assert_eq!(verified, ["a.example", "b.example"], "{answer}");
+    assert_eq!(answer["duplicates"], json!(["A.EXAMPLE.", "a.example"]));
+    // What is not a domain cannot be compared; each entry fails in place.
+    assert_eq!(answer["failed"].as_array().unwrap().len(), 2, "{answer}");
+    let sent: Vec<String> = stub.seen().iter().map(|s| s.body.clone()).collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[0].ends_with("Domain=a.example"), "{sent:?}");
+    assert!(sent[1].ends_with("Domain=b.example"), "{sent:?}");
+}
+
+#[tokio::test]
 async fn a_list_stops_at_the_deadline_and_returns_the_rest() {
     let stub = Stub::start(vec![ok("ses-req-1")]).await;
     // One call a second: the second domain's slot comes after the deadline.
@@ -417,6 +453,7 @@ async fn a_list_stops_at_the_deadline_and_returns_the_rest() {
     assert_eq!(answer["verified"].as_array().unwrap().len(), 1);
     assert_eq!(answer["failed"], json!([]));
     assert_eq!(answer["not_done"], json!(["b.example", "c.example"]));
+    assert_eq!(answer["duplicates"], json!([]));
     assert_eq!(stub.seen().len(), 1);
     assert!(
         started.elapsed() < Duration::from_secs(1),
@@ -567,6 +604,87 @@ async fn http_errors_have_a_status_and_a_json_body() {
     let (_, body) = http_answer(&call(&app, again).await.unwrap());
     assert_eq!(body["request_id"], "ses-denied-1", "{body}");
     assert_eq!(body["domain"], "a.example");
+}
+
+#[tokio::test]
+async fn a_405_names_the_allowed_method() {
+    let stub = Stub::start(vec![ok("never")]).await;
+    let app = app(&stub).await;
+    for method in ["GET", "PUT", "DELETE"] {
+        let answer = call(&app, http_event(method, None, false)).await.unwrap();
+        assert_eq!(answer["statusCode"], 405, "{answer}");
+        assert_eq!(answer["headers"]["allow"], "POST", "{answer}");
+    }
+    let post = http_event("POST", Some(r#"{"domain": "a b"}"#), false);
+    let answer = call(&app, post).await.unwrap();
+    assert_eq!(answer["statusCode"], 400, "{answer}");
+    assert!(answer["headers"].get("allow").is_none(), "{answer}");
+    assert!(stub.seen().is_empty());
+}
+
+/// A function whose own region is missing from the DKIM-zone table still answers events that
+/// name a known region; those that name none fail as `InvalidRegion`, not at start-up.
+#[tokio::test]
+async fn a_function_in_an_unknown_region_answers_events_naming_a_known_one() {
+    let stub = Stub::start(vec![ok("ses-req-1")]).await;
+    let app = app_with(settings(Some(stub.endpoint()), None), Some("ap-east-1")).await;
+    assert!(app.clients.lock().await.is_empty());
+
+    let answer = call(
+        &app,
+        json!({"domain": "example.com", "region": "eu-west-1"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["region"], "eu-west-1");
+
+    let failure = call(&app, json!({"domain": "example.com"}))
+        .await
+        .unwrap_err();
+    assert_eq!(failure.error_type, ErrorType::InvalidRegion, "{failure}");
+    for part in ["`ap-east-1`", "AWS_REGION", "name a region in the event"] {
+        assert!(
+            failure.message.contains(part),
+            "{part}: {}",
+            failure.message
+        );
+    }
+    // In a queue, such a message can never succeed: it is dropped, not returned.
+    let answer = call(&app, sqs_event(&[("m1", "example.com")]))
+        .await
+        .unwrap();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    assert_eq!(stub.seen().len(), 1);
+}
+
+/// The function has no DKIM-zone override, so a region error offers none: one short line
+/// about the region, without the CLI's advice or the list of known regions.
+#[tokio::test]
+async fn region_errors_offer_only_what_the_caller_can_do() {
+    let stub = Stub::start(vec![ok("never")]).await;
+    let app = app(&stub).await;
+    for (region, expected) in [
+        (
+            "moon-east-1",
+            "`moon-east-1` is not a region SES DKIM is known to run in",
+        ),
+        (
+            "eusc-de-east-1",
+            "no source states the DKIM zone of region `eusc-de-east-1`",
+        ),
+    ] {
+        let failure = call(&app, json!({"domain": "example.com", "region": region}))
+            .await
+            .unwrap_err();
+        assert_eq!(failure.error_type, ErrorType::InvalidRegion, "{failure}");
+        let message = &failure.message;
+        assert!(message.contains(expected), "{message}");
+        assert!(message.len() < 120 && !message.contains('\n'), "{message}");
+        for advice in ["pass", "explicitly", "dkim.", "us-west-2"] {
+            assert!(!message.contains(advice), "{advice}: {message}");
+        }
+    }
+    assert!(stub.seen().is_empty());
 }
 
 /// F15: the same event twice gets the same records twice, with no waiting on DNS.
