@@ -807,3 +807,45 @@ fn each_call_logs_one_line_with_domain_region_and_request_id() {
         );
     }
 }
+
+/// A run that the configuration stops before its first record (here an endpoint nothing listens
+/// on) leaves an existing `--output` file as it was and creates no new one; a run that verifies
+/// replaces the file's content.
+#[test]
+fn a_run_stopped_before_its_first_record_leaves_the_output_file_alone() {
+    let dir = TempDir::new("ses-dkim-e2e-output-kept").unwrap();
+    let kept = dir.path().join("yesterday.zone");
+    fs::write(&kept, "; yesterday's records\n").unwrap();
+    let fresh = dir.path().join("new.zone");
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
+    };
+    let list: &[u8] = b"a.example\nb.example\n";
+    for output in [&kept, &fresh] {
+        let args = ["-", "--region", "us-east-1", "-o", output.to_str().unwrap()];
+        let out = verify(&closed, &args, Some(list));
+        assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+    }
+    assert_eq!(
+        fs::read_to_string(&kept).unwrap(),
+        "; yesterday's records\n"
+    );
+    assert!(!fresh.exists());
+
+    let moto = Moto::start().unwrap();
+    let args = [
+        "-",
+        "--region",
+        "us-east-1",
+        "--format",
+        "csv",
+        "-o",
+        kept.to_str().unwrap(),
+    ];
+    let out = verify(&moto.endpoint(), &args, Some(list));
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let csv = fs::read_to_string(&kept).unwrap();
+    assert!(csv.starts_with("domain,region,type,name,value\n"), "{csv}");
+    assert_eq!(csv.lines().count(), 7, "{csv}");
+}

@@ -2,9 +2,9 @@
 //! each region's pace, and write each domain's records as soon as they arrive.
 
 use std::fmt::Write as _;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ses_dkim_batch::state::{StateStore, Stored};
@@ -42,7 +42,7 @@ pub(crate) async fn run(args: VerifyArgs) -> u8 {
 /// Everything a run needs, set up before the first call.
 struct Run {
     list: Batches,
-    sink: Box<dyn Write>,
+    sink: Sink,
     clients: Vec<SesClient>,
     state: Option<StateStore>,
     renderer: Renderer,
@@ -151,9 +151,8 @@ impl Run {
             None => None,
         };
 
-        // Opened last, once everything else is known to work, so that a usage or configuration
-        // error never truncates an existing file.
-        let sink = open_sink(args.output.as_deref(), args.file.as_deref())?;
+        // Opened last, once everything else is known to work; emptied only at its first write.
+        let sink = Sink::open(args.output.as_deref(), args.file.as_deref())?;
         let format = OutputFormat::from(args.format);
         let renderer = Renderer::new(
             format,
@@ -180,6 +179,8 @@ impl Run {
         if !args.dry_run {
             self.renderer.header(&mut out);
         }
+        // An output file is emptied once something beyond the header is to go into it.
+        let header_len = out.len();
         let started = Instant::now();
         let mut counts = Counts::default();
 
@@ -221,7 +222,8 @@ impl Run {
                 let skipped = self.list.counts();
                 self.progress
                     .set_position(counts.attempted() + skipped.invalid + skipped.duplicates);
-                if let Err(status) = flush(&mut self.sink, &mut out) {
+                let start = out.len() > header_len;
+                if let Err(status) = self.sink.flush(&mut out, start) {
                     self.progress.finish();
                     return status;
                 }
@@ -239,15 +241,22 @@ impl Run {
             self.renderer.footer(&mut out);
         }
         self.progress.finish();
-        if let Err(status) = flush(&mut self.sink, &mut out) {
-            return status;
-        }
         let list = self.list.counts();
         counts.invalid = list.invalid;
         counts.duplicates = list.duplicates;
         counts.unread = list.unread;
+        let status = counts.exit_status();
+        // A run that the configuration stopped before its first record (refused credentials, an
+        // unreachable endpoint) leaves an existing output file as it was.
+        let keep = status != EXIT_CONFIG;
+        if let Err(status) = self.sink.flush(&mut out, keep) {
+            return status;
+        }
+        if !keep {
+            self.sink.abandon();
+        }
         counts.summarise(args.dry_run, started.elapsed().as_secs_f64());
-        counts.exit_status()
+        status
     }
 
     /// Verifies one domain in every region (concurrently: each region has its own pace), stores
@@ -484,36 +493,108 @@ fn plural(n: u64, word: &str) -> String {
     }
 }
 
-fn open_sink(path: Option<&Path>, list: Option<&Path>) -> Result<Box<dyn Write>, String> {
-    let Some(path) = path else {
-        return Ok(Box::new(BufWriter::new(io::stdout())));
-    };
-    if let (Some(list), Ok(output)) = (list, path.canonicalize())
-        && list.canonicalize().is_ok_and(|list| list == output)
-    {
-        return Err(format!(
-            "`{}` is the list being read; write the records elsewhere",
-            path.display()
-        ));
-    }
-    let file =
-        File::create(path).map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
-    Ok(Box::new(BufWriter::new(file)))
+/// Where the records go: stdout, or the `--output` file.
+///
+/// The file is opened (created if missing) before the first call, so that a path that cannot
+/// be written is a usage error, but it is emptied only at the first write: a run that ends
+/// before its first record leaves yesterday's records in place.
+enum Sink {
+    Stdout(BufWriter<io::Stdout>),
+    File {
+        path: PathBuf,
+        file: BufWriter<File>,
+        /// Whether the file was emptied and written to.
+        started: bool,
+        /// Whether the file was there before this run.
+        existed: bool,
+    },
 }
 
-/// Writes and flushes what is buffered; a closed pipe ends the run quietly with success, as
-/// `head` expects, and any other write error is reported.
-fn flush(sink: &mut Box<dyn Write>, out: &mut String) -> Result<(), u8> {
-    let result = sink.write_all(out.as_bytes()).and_then(|()| sink.flush());
-    out.clear();
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(EXIT_OK),
-        Err(e) => {
-            report(format_args!("error: cannot write the records: {e}"));
-            Err(EXIT_FAILURES)
+impl Sink {
+    /// Opens the output: stdout, or `path` (never the list being read).
+    fn open(path: Option<&Path>, list: Option<&Path>) -> Result<Self, String> {
+        let Some(path) = path else {
+            return Ok(Self::Stdout(BufWriter::new(io::stdout())));
+        };
+        if let (Some(list), Ok(output)) = (list, path.canonicalize())
+            && list.canonicalize().is_ok_and(|list| list == output)
+        {
+            return Err(format!(
+                "`{}` is the list being read; write the records elsewhere",
+                path.display()
+            ));
+        }
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+        Ok(Self::File {
+            path: path.to_owned(),
+            file: BufWriter::new(file),
+            started: false,
+            existed,
+        })
+    }
+
+    /// Writes and flushes what is buffered. A file not yet written to is emptied first, and
+    /// only when `start` is set; until then `out` is kept for later. A closed pipe ends the run
+    /// quietly with success, as `head` expects, and any other write error is reported.
+    fn flush(&mut self, out: &mut String, start: bool) -> Result<(), u8> {
+        let result = match self {
+            Self::Stdout(stdout) => write_all(stdout, out),
+            Self::File { file, started, .. } => {
+                if !*started {
+                    if !start {
+                        return Ok(());
+                    }
+                    *started = true;
+                    // Only a regular file has a length to cut (not /dev/null, a FIFO, a tty).
+                    let regular = file.get_ref().metadata().is_ok_and(|meta| meta.is_file());
+                    let emptied = if regular {
+                        file.get_ref().set_len(0)
+                    } else {
+                        Ok(())
+                    };
+                    emptied.and_then(|()| write_all(file, out))
+                } else {
+                    write_all(file, out)
+                }
+            }
+        };
+        out.clear();
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(EXIT_OK),
+            Err(e) => {
+                report(format_args!("error: cannot write the records: {e}"));
+                Err(EXIT_FAILURES)
+            }
         }
     }
+
+    /// Leaves an output file that was never written to as it was before the run: removed if
+    /// the run created it.
+    fn abandon(self) {
+        if let Self::File {
+            path,
+            started: false,
+            existed: false,
+            ..
+        } = self
+        {
+            // Empty and made by this run; should it fail to go, an empty file stays.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn write_all(writer: &mut impl Write, out: &str) -> io::Result<()> {
+    writer
+        .write_all(out.as_bytes())
+        .and_then(|()| writer.flush())
 }
 
 /// Shows a signed request as it would go on the wire, with the session token hidden.
