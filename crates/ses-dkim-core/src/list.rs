@@ -20,15 +20,15 @@ pub enum ListLine {
 /// Classifies one line of a list file, with or without its line ending.
 ///
 /// Surrounding whitespace (including `\r` from CRLF files) is trimmed; a line that is then empty
-/// or starts with `#` is skipped; anything after whitespace and `#` on a domain line is a trailing
-/// comment and ignored.
+/// or starts with `#` is skipped; a `#` later on a line starts a trailing comment, which is
+/// ignored (no domain holds a `#`).
 pub fn parse_list_line(line: &str) -> ListLine {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
         return ListLine::Skip;
     }
     // `example.com  # customer 42`: keep the domain, drop the comment.
-    let content = match line.find(" #").or_else(|| line.find("\t#")) {
+    let content = match line.find('#') {
         Some(at) => line.get(..at).unwrap_or(line).trim_end(),
         None => line,
     };
@@ -76,13 +76,15 @@ impl std::error::Error for LineError {}
 
 /// An iterator over the domain lines of a list, in order.
 ///
-/// Any line ending works (`\n`, `\r\n`); surrounding whitespace is trimmed; blank lines and `#`
-/// comments are skipped. Reading stops at the end of input or at the first I/O error, which is
+/// Any line ending works (`\n`, `\r\n`, and a lone `\r` as old Mac files have); surrounding
+/// whitespace is trimmed; blank lines and `#` comments are skipped. Reading stops at the end of input or at the first I/O error, which is
 /// returned as the last item.
 pub struct DomainList<R> {
     reader: R,
     line: u64,
     buffer: Vec<u8>,
+    /// The last line ended with `\r`: a `\n` right after it belongs to that ending.
+    after_cr: bool,
 }
 
 impl<R: BufRead> DomainList<R> {
@@ -92,6 +94,7 @@ impl<R: BufRead> DomainList<R> {
             reader,
             line: 0,
             buffer: Vec::with_capacity(256),
+            after_cr: false,
         }
     }
 
@@ -111,9 +114,23 @@ impl<R: BufRead> DomainList<R> {
             if available.is_empty() {
                 return Ok(read_any.then_some(cut));
             }
+            if std::mem::take(&mut self.after_cr) && available.first() == Some(&b'\n') {
+                // The `\n` of a `\r\n` that a buffer boundary split.
+                self.reader.consume(1);
+                continue;
+            }
             read_any = true;
-            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
-                Some(at) => (available.get(..at).unwrap_or(available), Some(at + 1)),
+            let (chunk, done) = match available.iter().position(|&b| b == b'\n' || b == b'\r') {
+                Some(at) => {
+                    // A `\r` at the buffer's end may have its `\n` in the next read.
+                    let (len, after_cr) = match (available.get(at), available.get(at + 1)) {
+                        (Some(b'\r'), Some(b'\n')) => (2, false),
+                        (Some(b'\r'), None) => (1, true),
+                        _ => (1, false),
+                    };
+                    self.after_cr = after_cr;
+                    (available.get(..at).unwrap_or(available), Some(at + len))
+                }
                 None => (available, None),
             };
             let room = (MAX_LINE_BYTES + 1).saturating_sub(self.buffer.len());
@@ -207,6 +224,7 @@ mod tests {
         assert_eq!(parse_list_line("   "), ListLine::Skip);
         assert_eq!(domain("example.com # customer 42"), "example.com");
         assert_eq!(domain("example.com\t# customer 42"), "example.com");
+        assert_eq!(domain("example.com#customer-42"), "example.com");
         assert!(matches!(
             parse_list_line("bad domain"),
             ListLine::Invalid(_)
@@ -244,6 +262,32 @@ mod tests {
                 (4, "example.net".into())
             ]
         );
+    }
+
+    /// F11: a lone `\r` (old Mac files) ends a line too, and a `\r\n` is one ending even when a
+    /// read buffer splits it, so line numbers stay right.
+    #[test]
+    fn f11_lone_carriage_returns_end_lines() {
+        let entries = read(b"a.example\rb.example # x\r\rc.example");
+        let domains: Vec<(u64, String)> = entries
+            .into_iter()
+            .map(|(line, d)| (line, d.unwrap()))
+            .collect();
+        assert_eq!(
+            domains,
+            [
+                (1, "a.example".into()),
+                (2, "b.example".into()),
+                (4, "c.example".into())
+            ]
+        );
+        // Every split of a CRLF file across reads gives the same lines.
+        let bytes = b"a.example\r\nb.example\r\n\r\nc.example\r\n";
+        for capacity in 1..=bytes.len() {
+            let reader = io::BufReader::with_capacity(capacity, &bytes[..]);
+            let lines: Vec<u64> = DomainList::new(reader).map(|e| e.unwrap().line).collect();
+            assert_eq!(lines, [1, 2, 4], "buffer of {capacity}");
+        }
     }
 
     #[test]
