@@ -64,8 +64,9 @@ pub(crate) enum Command {
     /// Call VerifyDomainDkim for every domain of a list and print the DKIM CNAME records.
     ///
     /// The list holds one domain per line; blank lines and `#` comments are skipped, and
-    /// duplicates (after normalising case and a trailing dot) are called once. Records go to
-    /// stdout as each domain completes; problems go to stderr as `path:line: message`.
+    /// duplicates (after normalising case, a trailing dot and internationalised names) are
+    /// called once. Records go to stdout as each domain completes; problems go to stderr as
+    /// `path:line: message`.
     #[command(after_help = VERIFY_AFTER_HELP)]
     Verify(VerifyArgs),
 

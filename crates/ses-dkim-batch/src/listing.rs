@@ -76,8 +76,8 @@ pub(crate) fn push_run_end(
 /// Reads a list on its own thread and hands out its domains in batches.
 ///
 /// Blank lines and comments are skipped; invalid lines are reported and counted; a domain listed
-/// again (after normalising case and a trailing dot) is skipped, with the set of domains seen
-/// kept on disk rather than in memory.
+/// again (after normalising case, a trailing dot and internationalised names) is skipped, with
+/// the set of domains seen kept on disk rather than in memory.
 pub(crate) struct Batches {
     receiver: mpsc::Receiver<io::Result<Entry>>,
     name: String,
