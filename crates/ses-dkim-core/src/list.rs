@@ -246,16 +246,19 @@ mod tests {
             .collect()
     }
 
+    /// Returns each line number and domain of a list whose every domain line is valid.
+    fn valid(bytes: &[u8]) -> Vec<(u64, String)> {
+        read(bytes)
+            .into_iter()
+            .map(|(line, d)| (line, d.unwrap()))
+            .collect()
+    }
+
     /// F11: CRLF, blank lines, and spaces or tabs around a domain leave nothing behind.
     #[test]
     fn f11_line_endings_and_blanks_in_a_streamed_list() {
-        let entries = read(b"example.com\r\nexample.org\r\n\r\n   example.net  \t\n");
-        let domains: Vec<(u64, String)> = entries
-            .into_iter()
-            .map(|(line, d)| (line, d.unwrap()))
-            .collect();
         assert_eq!(
-            domains,
+            valid(b"example.com\r\nexample.org\r\n\r\n   example.net  \t\n"),
             [
                 (1, "example.com".into()),
                 (2, "example.org".into()),
@@ -268,13 +271,8 @@ mod tests {
     /// read buffer splits it, so line numbers stay right.
     #[test]
     fn f11_lone_carriage_returns_end_lines() {
-        let entries = read(b"a.example\rb.example # x\r\rc.example");
-        let domains: Vec<(u64, String)> = entries
-            .into_iter()
-            .map(|(line, d)| (line, d.unwrap()))
-            .collect();
         assert_eq!(
-            domains,
+            valid(b"a.example\rb.example # x\r\rc.example"),
             [
                 (1, "a.example".into()),
                 (2, "b.example".into()),
