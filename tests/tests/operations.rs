@@ -706,6 +706,8 @@ fn the_demo_takes_paths_from_where_it_is_run() {
     let out = Command::new("bash")
         .arg(&script)
         .args(args)
+        // The binary this test run built, rather than a `cargo run` inside `cargo test`.
+        .env("SES_DKIM_BIN", ses_dkim())
         .current_dir(dir.path())
         .stdin(Stdio::null())
         .output()
@@ -848,4 +850,76 @@ fn a_run_stopped_before_its_first_record_leaves_the_output_file_alone() {
     let csv = fs::read_to_string(&kept).unwrap();
     assert!(csv.starts_with("domain,region,type,name,value\n"), "{csv}");
     assert_eq!(csv.lines().count(), 7, "{csv}");
+}
+
+/// Ctrl-C before the first record (the list has not delivered a domain yet) leaves an existing
+/// `--output` file as it was, as a configuration error does.
+#[test]
+fn ctrl_c_before_the_first_record_leaves_the_output_file_alone() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+
+    let dir = TempDir::new("ses-dkim-e2e-sigint-output").unwrap();
+    let output = dir.path().join("kept.zone");
+    fs::write(&output, "; yesterday's records\n").unwrap();
+    let stub = Stub::with(|_, _| StubResponse::tokens(&STUB_TOKENS)).unwrap();
+    let endpoint = stub.endpoint();
+    let mut command = Command::new(ses_dkim());
+    command
+        .args(["-v", "verify", "-", "--region", "us-east-1"])
+        .args(["--endpoint-url", &endpoint, "-o", output.to_str().unwrap()])
+        .env_clear()
+        .envs(FAKE_KEYS)
+        .env("HOME", dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    // Held open and never written: the list delivers nothing until the end of the test.
+    let stdin = child.stdin.take();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, seen) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = seen
+            .recv_timeout(left)
+            .expect("no `client ready` line in 30 s");
+        if line.contains("client ready") {
+            break;
+        }
+    }
+    // Past the client's set-up, into the run: the Ctrl-C watcher is in place.
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run did not end after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    assert_eq!(code, Some(130));
+    assert_eq!(
+        fs::read_to_string(&output).unwrap(),
+        "; yesterday's records\n"
+    );
+    assert!(stub.requests().is_empty());
 }

@@ -246,9 +246,10 @@ impl Run {
         counts.duplicates = list.duplicates;
         counts.unread = list.unread;
         let status = counts.exit_status();
-        // A run that the configuration stopped before its first record (refused credentials, an
-        // unreachable endpoint) leaves an existing output file as it was.
-        let keep = status != EXIT_CONFIG;
+        // A run that the configuration (refused credentials, an unreachable endpoint) or Ctrl-C
+        // stopped before its first record leaves an existing output file as it was; one that
+        // wrote records already has its file.
+        let keep = !matches!(status, EXIT_CONFIG | EXIT_INTERRUPTED);
         if let Err(status) = self.sink.flush(&mut out, keep) {
             return status;
         }
@@ -496,8 +497,8 @@ fn plural(n: u64, word: &str) -> String {
 /// Where the records go: stdout, or the `--output` file.
 ///
 /// The file is opened (created if missing) before the first call, so that a path that cannot
-/// be written is a usage error, but it is emptied only at the first write: a run that ends
-/// before its first record leaves yesterday's records in place.
+/// be written is a usage error, but it is emptied only at the first write: a run that its
+/// configuration or Ctrl-C ends before its first record leaves yesterday's records in place.
 enum Sink {
     Stdout(BufWriter<io::Stdout>),
     File {
@@ -524,13 +525,17 @@ impl Sink {
                 path.display()
             ));
         }
-        let existed = path.exists();
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| format!("cannot create `{}`: {e}", path.display()))?;
+        let cannot = |e: io::Error| format!("cannot create `{}`: {e}", path.display());
+        // Created here, or there before: asked of the open itself, so that `abandon` never
+        // removes a file another process made in the meantime.
+        let (file, existed) = match OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(file) => (file, false),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let file = OpenOptions::new().write(true).open(path).map_err(cannot)?;
+                (file, true)
+            }
+            Err(e) => return Err(cannot(e)),
+        };
         Ok(Self::File {
             path: path.to_owned(),
             file: BufWriter::new(file),
