@@ -113,6 +113,9 @@ fn main() -> ExitCode {
 /// configuration; its `FATAL` counts as `error`), else `info`. Targets are matched by prefix
 /// without regular expressions, which keeps the binary small.
 ///
+/// Without `SES_DKIM_LOG` or `RUST_LOG`, the client's own `info` line of each call is left out:
+/// the handler logs every verified domain once, with its records.
+///
 /// The runtime library logs every error the handler returns a second time, as an `ERROR` line
 /// holding its `Debug` form; the handler has logged it already, readably and with its fields, so
 /// that one line is dropped (see [`is_runtime_error_dump`]).
@@ -120,16 +123,11 @@ fn init_logging() {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
 
-    let filter = ["SES_DKIM_LOG", "RUST_LOG", "AWS_LAMBDA_LOG_LEVEL"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-        .and_then(|spec| {
-            spec.to_ascii_lowercase()
-                .replace("fatal", "error")
-                .parse::<Targets>()
-                .ok()
-        })
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let filter = log_filter(
+        var("SES_DKIM_LOG").or_else(|| var("RUST_LOG")).as_deref(),
+        var("AWS_LAMBDA_LOG_LEVEL").as_deref(),
+    );
     let json = tracing_subscriber::fmt::layer()
         .json()
         .with_current_span(false)
@@ -144,6 +142,32 @@ fn init_logging() {
         .try_init();
 }
 
+/// Returns the log filter: `directives` (from `SES_DKIM_LOG` or `RUST_LOG`) as given, or else
+/// `lambda_level` (`AWS_LAMBDA_LOG_LEVEL`, `FATAL` counting as `error`) or `info` for everything
+/// but the client, whose per-call `info` line would repeat the handler's.
+fn log_filter(directives: Option<&str>, lambda_level: Option<&str>) -> Targets {
+    let parse = |spec: &str| {
+        spec.to_ascii_lowercase()
+            .replace("fatal", "error")
+            .parse::<Targets>()
+            .ok()
+    };
+    if let Some(targets) = directives.and_then(parse) {
+        return targets;
+    }
+    let level = lambda_level
+        .and_then(|level| parse(level)?.default_level())
+        .unwrap_or(tracing::level_filters::LevelFilter::INFO);
+    let client = if level == tracing::level_filters::LevelFilter::INFO {
+        tracing::level_filters::LevelFilter::WARN
+    } else {
+        level
+    };
+    Targets::new()
+        .with_default(level)
+        .with_target("ses_dkim_client", client)
+}
+
 /// Whether a log event is lambda_runtime's `error!("{error:?}")` for a handler's error.
 ///
 /// That event comes from the runtime's panic-catching layer and has the message as its only
@@ -152,4 +176,30 @@ fn is_runtime_error_dump(metadata: &tracing::Metadata<'_>) -> bool {
     metadata.is_event()
         && metadata.target() == "lambda_runtime::layers::panic"
         && metadata.fields().field("error").is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::log_filter;
+
+    /// By default the handler's lines are kept and the client's per-call `info` line, which
+    /// repeats them, is not; its warnings are; explicit directives are taken as given.
+    #[test]
+    fn the_default_filter_leaves_out_the_clients_repeat_of_each_call() {
+        for lambda_level in [None, Some("INFO")] {
+            let filter = log_filter(None, lambda_level);
+            assert!(filter.would_enable("ses_dkim_lambda::handler", &Level::INFO));
+            assert!(!filter.would_enable("ses_dkim_client::client", &Level::INFO));
+            assert!(filter.would_enable("ses_dkim_client::client", &Level::WARN));
+        }
+        let debug = log_filter(None, Some("DEBUG"));
+        assert!(debug.would_enable("ses_dkim_client::client", &Level::DEBUG));
+        let fatal = log_filter(None, Some("FATAL"));
+        assert!(!fatal.would_enable("ses_dkim_lambda::handler", &Level::WARN));
+        assert!(fatal.would_enable("ses_dkim_lambda::handler", &Level::ERROR));
+        let explicit = log_filter(Some("info"), Some("ERROR"));
+        assert!(explicit.would_enable("ses_dkim_client::client", &Level::INFO));
+    }
 }
