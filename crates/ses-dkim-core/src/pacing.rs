@@ -15,14 +15,19 @@ pub struct Pacer {
     next: Option<Instant>,
 }
 
+/// The longest interval a pacer keeps: a rate below one request a day counts as one a day.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl Pacer {
     /// Creates a pacer for `rate` requests a second with bursts of up to `burst`.
     ///
-    /// A rate that is not a positive finite number means no pacing; `burst` below one counts as
-    /// one.
+    /// A rate that is not a positive finite number means no pacing; a rate so low that its
+    /// interval would pass [`MAX_INTERVAL`] keeps that; `burst` below one counts as one.
     pub fn new(rate: f64, burst: u32) -> Self {
         let interval = if rate.is_finite() && rate > 0.0 {
-            Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::ZERO)
+            Duration::try_from_secs_f64(1.0 / rate)
+                .unwrap_or(MAX_INTERVAL)
+                .min(MAX_INTERVAL)
         } else {
             Duration::ZERO
         };
@@ -45,7 +50,8 @@ impl Pacer {
     pub fn reserve(&mut self, now: Instant) -> Duration {
         let next = self.next.map_or(now, |next| next.max(now));
         let allowed_at = next.checked_sub(self.tolerance).unwrap_or(now).max(now);
-        self.next = Some(next + self.interval);
+        // With the interval at most a day, the sum cannot overflow an `Instant`.
+        self.next = Some(next.checked_add(self.interval).unwrap_or(next));
         allowed_at.saturating_duration_since(now)
     }
 }
@@ -57,7 +63,7 @@ impl Pacer {
     /// pushes the schedule back, so the next one never follows it closer than the interval
     /// allows, as a server that counts arrivals would check.
     pub fn sent(&mut self, now: Instant) {
-        let earliest = now + self.interval;
+        let earliest = now.checked_add(self.interval).unwrap_or(now);
         let tolerance_end = earliest.checked_sub(self.tolerance).unwrap_or(earliest);
         // `next` is the slot after this request's; with bursts, keep the burst allowance.
         let floor = if self.tolerance.is_zero() {
@@ -94,6 +100,20 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// A rate too low for a `Duration` (or for an `Instant` to add) keeps a day between
+    /// requests: never no pacing, never a panic.
+    #[test]
+    fn a_vanishing_rate_waits_a_day_at_most() {
+        let start = Instant::now();
+        for rate in [1e-19, 1e-20, f64::MIN_POSITIVE] {
+            let mut pacer = Pacer::new(rate, 1);
+            assert_eq!(pacer.interval(), MAX_INTERVAL, "{rate}");
+            assert_eq!(pacer.reserve(start), Duration::ZERO);
+            assert_eq!(pacer.reserve(start), MAX_INTERVAL);
+            pacer.sent(start);
+        }
+    }
 
     #[test]
     fn one_a_second_spaces_every_request() {
