@@ -1398,7 +1398,7 @@ fn a_lost_endpoint_after_a_success_fails_each_domain() {
         "--endpoint-url",
         &endpoint,
         "--rate",
-        "0.5",
+        "0.25",
         "--max-attempts",
         "1",
         "--format",
