@@ -76,13 +76,22 @@ pub enum ClientError {
     #[error(transparent)]
     Signing(#[from] SigningError),
     /// The connection to the endpoint could not be opened: the DNS lookup failed, the
-    /// connection was refused or unreachable, the connect timeout expired, or the server did not
-    /// speak TLS. Nothing was sent; it is retried like other transient faults.
+    /// connection was refused or unreachable, or the connect timeout expired. Nothing was sent;
+    /// it is retried like other transient faults.
     #[error("cannot connect to {endpoint}: {message}")]
     Connect {
         /// The endpoint's URL.
         endpoint: String,
         /// What went wrong, with its causes on one line, and what may help.
+        message: String,
+    },
+    /// The endpoint answered the TLS handshake with something that is not TLS, as a plain-HTTP
+    /// server does: every call would fail the same way, so it is not retried.
+    #[error("cannot connect to {endpoint}: {message}")]
+    NotTls {
+        /// The endpoint's URL.
+        endpoint: String,
+        /// What came back, and what may help.
         message: String,
     },
     /// Talking to the endpoint failed on a connection that was open (a reset, a close before
@@ -148,6 +157,7 @@ impl ClientError {
             | Self::Records(_)
             | Self::BodyTooLarge { .. }
             | Self::Certificate { .. }
+            | Self::NotTls { .. }
             | Self::Stopped(_) => ErrorKind::Other,
             Self::Connect { .. } | Self::Http { .. } | Self::Timeout { .. } => ErrorKind::Transient,
             Self::Response(e) => e.kind(),
@@ -156,10 +166,11 @@ impl ClientError {
     }
 
     /// Returns `true` when the last attempt could not connect to the endpoint at all (see
-    /// [`ClientError::Connect`]), as opposed to failing on an open connection.
+    /// [`ClientError::Connect`] and [`ClientError::NotTls`]), as opposed to failing on an open
+    /// connection.
     pub fn is_connect(&self) -> bool {
         match self {
-            Self::Connect { .. } => true,
+            Self::Connect { .. } | Self::NotTls { .. } => true,
             Self::DeadlineExceeded(inner) => inner.is_connect(),
             _ => false,
         }
@@ -175,7 +186,7 @@ impl ClientError {
     /// clock too far off, or an endpoint certificate that is not trusted.
     pub fn repeats_on_every_call(&self) -> bool {
         match self {
-            Self::Certificate { .. } => true,
+            Self::Certificate { .. } | Self::NotTls { .. } => true,
             Self::DeadlineExceeded(inner) => inner.repeats_on_every_call(),
             _ => matches!(self.kind(), ErrorKind::Credentials | ErrorKind::ClockSkew),
         }

@@ -228,7 +228,7 @@ impl Transport {
     }
 
     /// Classifies a failed exchange: a refused certificate, a connection that could not be
-    /// opened (or that did not speak TLS), or a failure on an open connection.
+    /// opened, a server that did not speak TLS, or a failure on an open connection.
     fn http_error(&self, error: &(dyn std::error::Error + 'static)) -> ClientError {
         let endpoint = self.endpoint.clone();
         if let Some(refused) = certificate_error(error) {
@@ -254,7 +254,7 @@ impl Transport {
                 "{}; the server may speak plain HTTP: try {plain}",
                 innermost(error)
             );
-            return ClientError::Connect { endpoint, message };
+            return ClientError::NotTls { endpoint, message };
         }
         ClientError::Http {
             endpoint,

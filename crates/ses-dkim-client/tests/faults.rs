@@ -1028,8 +1028,11 @@ async fn https_to_a_plain_http_server_suggests_http() {
             Err(e) => panic!("no local address: {e}"),
         };
         // Answers whatever comes, a TLS ClientHello too, as a plain-HTTP server does.
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = std::sync::Arc::clone(&connections);
         let server = tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let mut buffer = [0_u8; 1024];
                 let _ = socket.read(&mut buffer).await;
                 let _ = socket
@@ -1038,13 +1041,16 @@ async fn https_to_a_plain_http_server_suggests_http() {
             }
         });
         let mut settings = settings_for(&format!("https://127.0.0.1:{port}")).await;
-        settings.max_attempts = Some(1);
+        settings.max_attempts = Some(3);
         let client = client(settings).await;
 
         let error = expect_err(client.verify(&domain("example.com")).await);
         server.abort();
 
-        assert!(error.is_connect(), "{error:?}");
+        // Every attempt would meet the same server: not retried, and it ends a batch run.
+        assert!(matches!(error, ClientError::NotTls { .. }), "{error:?}");
+        assert!(error.is_connect() && error.repeats_on_every_call(), "{error:?}");
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
         let shown = error.to_string();
         assert!(shown.contains("InvalidContentType"), "{shown}");
         assert!(
