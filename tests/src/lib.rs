@@ -645,6 +645,16 @@ fn free_port() -> io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Returns `http://127.0.0.1:PORT` for a loopback port nothing listens on (bound, then let
+/// go), for the tests of an endpoint that refuses connections.
+///
+/// # Errors
+///
+/// Fails when no loopback port can be bound.
+pub fn closed_endpoint() -> io::Result<String> {
+    Ok(format!("http://127.0.0.1:{}", free_port()?))
+}
+
 fn drain<R: Read + Send + 'static>(mut pipe: R) -> thread::JoinHandle<Vec<u8>> {
     thread::spawn(move || {
         let mut buf = Vec::new();

@@ -819,10 +819,7 @@ fn a_run_stopped_before_its_first_record_leaves_the_output_file_alone() {
     let kept = dir.path().join("yesterday.zone");
     fs::write(&kept, "; yesterday's records\n").unwrap();
     let fresh = dir.path().join("new.zone");
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
-    };
+    let closed = ses_dkim_e2e::closed_endpoint().unwrap();
     let list: &[u8] = b"a.example\nb.example\n";
     for output in [&kept, &fresh] {
         let args = ["-", "--region", "us-east-1", "-o", output.to_str().unwrap()];

@@ -1325,18 +1325,12 @@ fn ctrl_c_while_waiting_for_the_next_slot_sends_nothing_more() {
     assert_eq!(identities, ["d1.example.com", "d2.example.com"]);
 }
 
-/// Returns a loopback port nothing listens on: bound, then let go.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// An endpoint that refuses connections before anything worked is a configuration error: the
 /// run stops after the first domain's attempts with status 2, naming the endpoint and what to
 /// check.
 #[test]
 fn an_unreachable_endpoint_stops_the_run_as_a_configuration_error() {
-    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let endpoint = ses_dkim_e2e::closed_endpoint().unwrap();
     let out = run(
         &ses_dkim(),
         &[
@@ -1462,7 +1456,7 @@ fn https_to_plain_http_moto_suggests_http() {
 /// anything worked: status 2 after the first batch of 100, with the endpoint named.
 #[test]
 fn status_and_check_stop_at_an_unreachable_endpoint() {
-    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let endpoint = ses_dkim_e2e::closed_endpoint().unwrap();
     // Two batches: 100 domains, then one.
     let list: String = (1..=101).map(|i| format!("d{i}.example.com\n")).collect();
     for (command, what) in [("status", "DKIM status"), ("check", "DKIM tokens")] {

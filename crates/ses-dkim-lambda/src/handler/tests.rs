@@ -394,12 +394,7 @@ async fn a_list_is_worked_through_with_failures_in_place() {
     let event = json!({"domains": ["a.example", "not a domain", "b.example", "c.example"]});
 
     let answer = call(&app, event).await.unwrap();
-    let verified: Vec<&str> = answer["verified"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|set| set["domain"].as_str().unwrap())
-        .collect();
+    let verified = verified_domains(&answer);
     assert_eq!(verified, ["a.example", "c.example"]);
     assert_eq!(answer["failed"][0]["domain"], "not a domain");
     assert_eq!(answer["failed"][0]["error_type"], "InvalidDomain");
@@ -408,6 +403,16 @@ async fn a_list_is_worked_through_with_failures_in_place() {
     assert_eq!(answer["failed"][1]["request_id"], "ses-throttled-1");
     assert_eq!(answer["not_done"], json!([]));
     assert_eq!(stub.seen().len(), 3, "no call for the invalid domain");
+}
+
+/// Returns the domains of a list answer's record sets, in order.
+fn verified_domains(answer: &Value) -> Vec<&str> {
+    answer["verified"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|set| set["domain"].as_str().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -419,12 +424,7 @@ async fn a_list_asks_for_each_domain_once() {
     ]});
 
     let answer = call(&app, event).await.unwrap();
-    let verified: Vec<&str> = answer["verified"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|set| set["domain"].as_str().unwrap())
-        .collect();
+    let verified = verified_domains(&answer);
     assert_eq!(verified, ["a.example", "b.example"], "{answer}");
     assert_eq!(answer["duplicates"], json!(["A.EXAMPLE.", "a.example"]));
     // What is not a domain cannot be compared; each entry fails in place.
