@@ -464,6 +464,61 @@ pub fn run(
     })
 }
 
+/// Starts `bin` with `args` in the background, in the same clean AWS environment as [`run`] but
+/// with `home` as `HOME`; its stdin is empty and its stdout and stderr are pipes.
+///
+/// The caller waits for the child, within a bound of its own.
+///
+/// # Errors
+///
+/// Fails when the binary cannot be started.
+pub fn spawn(
+    bin: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    home: &Path,
+) -> io::Result<std::process::Child> {
+    let mut command = Command::new(bin);
+    command
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    remove_aws_env(&mut command);
+    command
+        .env("HOME", home)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.spawn().map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot run {}: {error}", bin.display()),
+        )
+    })
+}
+
+/// Sends SIGINT to a child process, as Ctrl-C in its terminal does.
+///
+/// # Errors
+///
+/// Fails when `kill` cannot be run or cannot signal the process.
+pub fn interrupt(child: &std::process::Child) -> io::Result<()> {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "kill -INT {} failed: {status}",
+            child.id()
+        )))
+    }
+}
+
 /// Lists moto's SES identities in `us-east-1` through boto3, one a line.
 const LIST_IDENTITIES: &str = r#"
 import sys, boto3

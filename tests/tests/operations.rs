@@ -36,21 +36,7 @@ fn list_file(dir: &TempDir, names: &[String]) -> PathBuf {
 
 /// Starts the binary in the background with a clean AWS environment, as `run` does.
 fn spawn(args: &[&str], home: &Path) -> Child {
-    let mut command = Command::new(ses_dkim());
-    command
-        .args(args)
-        .env_clear()
-        .envs(FAKE_KEYS)
-        .env("HOME", home);
-    command.env("AWS_EC2_METADATA_DISABLED", "true");
-    if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
-    }
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command.spawn().unwrap()
+    ses_dkim_e2e::spawn(&ses_dkim(), args, &FAKE_KEYS, home).unwrap()
 }
 
 /// Waits, at most `limit`, until the stub has seen `n` requests.
@@ -330,11 +316,7 @@ fn ctrl_c_finishes_the_call_in_flight_and_exits_130() {
     ];
     let child = spawn(&args, dir.path());
     wait_for_requests(&stub, 3, Duration::from_secs(30));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    ses_dkim_e2e::interrupt(&child).unwrap();
     let out = child.wait_with_output().unwrap();
 
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -896,11 +878,7 @@ fn ctrl_c_before_the_first_record_leaves_the_output_file_alone() {
     }
     // Past the client's set-up, into the run: the Ctrl-C watcher is in place.
     std::thread::sleep(Duration::from_millis(500));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    ses_dkim_e2e::interrupt(&child).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let code = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -919,4 +897,65 @@ fn ctrl_c_before_the_first_record_leaves_the_output_file_alone() {
         "; yesterday's records\n"
     );
     assert!(stub.requests().is_empty());
+}
+
+/// Ctrl-C while a failed attempt waits for its retry: the retry is never sent, and the domain is
+/// neither counted as failed nor stored as failed, so the next run with the same state file calls
+/// it again.
+#[test]
+fn ctrl_c_during_a_retry_wait_leaves_the_domain_for_the_next_run() {
+    let dir = TempDir::new("ses-dkim-e2e-sigint-retry").unwrap();
+    let state = dir.path().join("state.db");
+    let list = list_file(&dir, &["a.example.com".to_owned()]);
+    let failing =
+        Stub::with(|_, _| StubResponse::error(500, "InternalFailure", "try again")).unwrap();
+    let endpoint = failing.endpoint();
+    // A call every 4 s: the retry waits about 4 s for its slot, whatever the backoff.
+    let args = [
+        "verify",
+        list.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+        "--rate",
+        "0.25",
+        "--format",
+        "csv",
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    let child = spawn(&args, dir.path());
+    wait_for_requests(&failing, 1, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(200));
+    ses_dkim_e2e::interrupt(&child).unwrap();
+    let out = child.wait_with_output().unwrap();
+
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    assert_eq!(failing.requests().len(), 1, "the retry was sent");
+    assert!(
+        stderr.contains("a.example.com: not retried, sending was stopped: ")
+            && stderr.contains("InternalFailure"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("0 verified, 0 failed"), "{stderr}");
+
+    let fixed = Stub::start().unwrap();
+    let out = verify(
+        &fixed.endpoint(),
+        &[
+            list.to_str().unwrap(),
+            "--region",
+            "us-east-1",
+            "--format",
+            "csv",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(fixed.requests().len(), 1, "the next run calls it again");
+    assert_eq!(csv_domains(&out.stdout).len(), 3, "{}", out.stdout);
 }

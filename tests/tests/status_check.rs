@@ -456,6 +456,48 @@ fn status_wait_gives_up_at_the_time_limit() {
     }
 }
 
+/// Ctrl-C while `status` waits for the next batch's pacing slot: the batch is not asked about,
+/// the batches already answered are printed, and the run exits 130.
+#[test]
+fn status_ctrl_c_prints_what_was_answered_and_exits_130() {
+    let stub = status_stub(|_, _| Some("Success".to_owned()));
+    let home = TempDir::new("ses-dkim-e2e-status-sigint").unwrap();
+    let list = home.path().join("list.txt");
+    let names: Vec<String> = (0..150).map(|i| format!("d{i}.example.com\n")).collect();
+    std::fs::write(&list, names.concat()).unwrap();
+    let endpoint = stub.endpoint();
+    // A call every 4 s: the second batch waits about 4 s for its slot.
+    let args = [
+        "status",
+        list.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+        "--rate",
+        "0.25",
+        "--format",
+        "csv",
+    ];
+    let child = ses_dkim_e2e::spawn(&ses_dkim(), &args, &FAKE_KEYS, home.path()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stub.requests().is_empty() {
+        assert!(Instant::now() < deadline, "status sent nothing in 30 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    ses_dkim_e2e::interrupt(&child).unwrap();
+    let out = child.wait_with_output().unwrap();
+
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    assert_eq!(stub.requests().len(), 1, "the second batch was asked about");
+    assert_eq!(stdout.lines().count(), 1 + 100, "{stdout}");
+    assert!(stdout.starts_with(STATUS_CSV_HEADER), "{stdout}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+}
+
 #[test]
 fn status_usage_errors_exit_2() {
     let stub = status_stub(|_, _| Some("Success".to_owned()));

@@ -1179,23 +1179,10 @@ impl Background {
     /// an empty `HOME`, as [`run`] does.
     fn start(args: &[&str], home: &Path) -> Background {
         use std::io::{BufRead, BufReader, Read};
-        use std::process::{Command, Stdio};
 
-        let mut command = Command::new(ses_dkim());
-        command
-            .arg("verify")
-            .args(args)
-            .env_clear()
-            .envs(FAKE_KEYS)
-            .env("HOME", home)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(path) = std::env::var_os("PATH") {
-            command.env("PATH", path);
-        }
-        let mut child = command.spawn().unwrap();
+        let mut all = vec!["verify"];
+        all.extend_from_slice(args);
+        let mut child = ses_dkim_e2e::spawn(&ses_dkim(), &all, &FAKE_KEYS, home).unwrap();
         let (send, stdout) = std::sync::mpsc::channel();
         let out = child.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -1238,11 +1225,7 @@ impl Background {
 
     /// Sends SIGINT, as Ctrl-C does.
     fn interrupt(&self) {
-        let sent = std::process::Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
+        ses_dkim_e2e::interrupt(&self.child).unwrap();
     }
 
     /// Waits, at most `limit`, for the process to end; returns its exit code, all of its stdout

@@ -57,6 +57,9 @@ enum Outcome {
     Fatal(String),
     /// Ctrl-C came while the call waited for its turn: nothing was sent.
     NotSent,
+    /// Ctrl-C came while the call waited to retry a failed attempt: the domain is not done, and
+    /// the message says why the attempt before failed.
+    NotRetried(String),
 }
 
 /// Watches for Ctrl-C while a command runs.
@@ -343,6 +346,9 @@ impl Run {
                 }
                 // Neither done nor failed: a later run with the same state file calls it.
                 Some(Outcome::NotSent) => {}
+                Some(Outcome::NotRetried(message)) => {
+                    self.progress.println(format_args!("{label}: {message}"));
+                }
                 // A task that panicked; the runtime has already reported it.
                 None => counts.failed += 1,
             }
@@ -386,6 +392,7 @@ impl Run {
         match result {
             Ok(set) => Outcome::Records(set),
             Err(ClientError::Stopped(None)) => Outcome::NotSent,
+            Err(e @ ClientError::Stopped(Some(_))) => Outcome::NotRetried(e.to_string()),
             Err(e) if ends => Outcome::Fatal(explain_end(client, &e)),
             Err(e) => Outcome::Failed(e.to_string()),
         }
