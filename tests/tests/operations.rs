@@ -604,6 +604,7 @@ fn invalid_retry_and_endpoint_switches_are_named() {
         ("AWS_RETRY_MODE", "fast"),
         ("AWS_USE_FIPS_ENDPOINT", "maybe"),
         ("AWS_USE_DUALSTACK_ENDPOINT", "yes"),
+        ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "1"),
     ];
     for (name, value) in refused {
         let out = with(&[(name, value)]);
@@ -616,7 +617,12 @@ fn invalid_retry_and_endpoint_switches_are_named() {
             out.stderr
         );
     }
-    for (key, value) in [("max_attempts", "abc"), ("use_fips_endpoint", "maybe")] {
+    let keys = [
+        ("max_attempts", "abc"),
+        ("use_fips_endpoint", "maybe"),
+        ("ignore_configured_endpoint_urls", "on"),
+    ];
+    for (key, value) in keys {
         fs::write(&config, format!("[default]\n{key} = {value}\n")).unwrap();
         let out = with(&[("AWS_CONFIG_FILE", config_file)]);
         assert_eq!(out.code, Some(2), "{key} = {value}: {}", out.stderr);

@@ -217,7 +217,10 @@ mod environment {
     use aws_types::os_shim_internal::{Env, Fs};
     use aws_types::service_config::ServiceConfigKey;
 
-    use super::{CaBundle, Found, Settings, parse_attempts, parse_flag, parse_retry_mode};
+    use super::{
+        CaBundle, Found, Parser, Settings, parse_attempts, parse_flag, parse_retry_mode,
+        parse_setting, set,
+    };
     use crate::error::ConfigError;
 
     pub(super) async fn look_up(settings: &Settings) -> Result<Found, ConfigError> {
@@ -260,6 +263,9 @@ mod environment {
             Some(_) => None,
             None => setting(&env, profiles, USE_DUAL_STACK, parse_flag)?,
         };
+        // aws-config applies it, but takes a value that is not `true` or `false` for `false`:
+        // checked, as the endpoint switches are.
+        setting(&env, profiles, IGNORE_URLS, parse_flag)?;
         let config = loader.load().await;
         if config.region().is_none() && settings.region.is_none() {
             // A misspelt profile has no region either: name the profile, not the region.
@@ -300,6 +306,10 @@ mod environment {
     const RETRY_MODE: Names = ("AWS_RETRY_MODE", "retry_mode");
     const USE_FIPS: Names = ("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint");
     const USE_DUAL_STACK: Names = ("AWS_USE_DUALSTACK_ENDPOINT", "use_dualstack_endpoint");
+    const IGNORE_URLS: Names = (
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+        "ignore_configured_endpoint_urls",
+    );
 
     /// Reads a setting from its environment variable or, when that is unset or blank, from the
     /// selected profile; a value `parse` refuses is an error that names where it was set.
@@ -307,15 +317,10 @@ mod environment {
         env: &Env,
         profiles: Option<&ProfileSet>,
         (variable, key): Names,
-        parse: fn(&str) -> Result<T, &'static str>,
+        parse: Parser<T>,
     ) -> Result<Option<T>, ConfigError> {
         if let Some(text) = set(env.get(variable).ok()) {
-            return parse(text.trim())
-                .map(Some)
-                .map_err(|problem| ConfigError::Invalid {
-                    name: variable,
-                    reason: format!("`{text}` {problem}"),
-                });
+            return parse_setting(variable, &text, "", parse).map(Some);
         }
         let Some(profiles) = profiles else {
             return Ok(None);
@@ -323,15 +328,8 @@ mod environment {
         let Some(text) = set(profiles.get(key).map(str::to_owned)) else {
             return Ok(None);
         };
-        parse(text.trim())
-            .map(Some)
-            .map_err(|problem| ConfigError::Invalid {
-                name: key,
-                reason: format!(
-                    "`{text}` in the profile `{}` {problem}",
-                    profiles.selected_profile()
-                ),
-            })
+        let whence = format!(" in the profile `{}`", profiles.selected_profile());
+        parse_setting(key, &text, &whence, parse).map(Some)
     }
 
     /// Returns the shared config and credentials files, with the profile of `--profile` or
@@ -361,11 +359,6 @@ mod environment {
             .is_none()
             .then(|| selected.to_owned())
     }
-
-    /// A value that is not blank.
-    fn set(value: Option<String>) -> Option<String> {
-        value.filter(|v| !v.trim().is_empty())
-    }
 }
 
 /// The environment variables of the AWS tools only, for lean builds (such as the Lambda
@@ -375,10 +368,20 @@ mod environment {
     use aws_credential_types::provider::SharedCredentialsProvider;
     use aws_smithy_types::retry::RetryConfig;
 
-    use super::{Found, Settings};
+    use super::{
+        Found, Parser, Settings, parse_attempts, parse_flag, parse_retry_mode, parse_setting, set,
+    };
     use crate::error::ConfigError;
 
     pub(super) async fn look_up(settings: &Settings) -> Result<Found, ConfigError> {
+        look_up_in(settings, |name| std::env::var(name).ok())
+    }
+
+    /// Looks the settings up in the environment `env` reads from.
+    pub(super) fn look_up_in(
+        settings: &Settings,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Found, ConfigError> {
         if settings.profile.is_some() {
             return Err(ConfigError::Invalid {
                 name: "profile",
@@ -386,10 +389,10 @@ mod environment {
                     .to_owned(),
             });
         }
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let flag = |name: &str| var(name).map(|v| v.trim().eq_ignore_ascii_case("true"));
+        let var = |name: &str| set(env(name));
 
-        let ignore_urls = flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").unwrap_or(false);
+        let ignore_urls =
+            read(&env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", parse_flag)?.unwrap_or(false);
         let endpoint_url = if ignore_urls {
             None
         } else {
@@ -397,19 +400,19 @@ mod environment {
         };
         let retry = match settings.max_attempts {
             Some(_) => None,
-            None => read("AWS_MAX_ATTEMPTS", super::parse_attempts)?
+            None => read(&env, "AWS_MAX_ATTEMPTS", parse_attempts)?
                 .map(|attempts| RetryConfig::standard().with_max_attempts(attempts)),
         };
         if settings.max_attempts.is_none() {
-            read("AWS_RETRY_MODE", super::parse_retry_mode)?;
+            read(&env, "AWS_RETRY_MODE", parse_retry_mode)?;
         }
         let use_fips = match settings.use_fips {
             Some(_) => None,
-            None => read("AWS_USE_FIPS_ENDPOINT", super::parse_flag)?,
+            None => read(&env, "AWS_USE_FIPS_ENDPOINT", parse_flag)?,
         };
         let use_dual_stack = match settings.use_dual_stack {
             Some(_) => None,
-            None => read("AWS_USE_DUALSTACK_ENDPOINT", super::parse_flag)?,
+            None => read(&env, "AWS_USE_DUALSTACK_ENDPOINT", parse_flag)?,
         };
         let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
             (Some(key), Some(secret)) => Some(SharedCredentialsProvider::new(
@@ -437,19 +440,73 @@ mod environment {
     /// Reads an environment variable that is set and not blank; a value `parse` refuses is an
     /// error that names the variable.
     fn read<T>(
+        env: impl Fn(&str) -> Option<String>,
         name: &'static str,
-        parse: fn(&str) -> Result<T, &'static str>,
+        parse: Parser<T>,
     ) -> Result<Option<T>, ConfigError> {
-        let Some(text) = std::env::var(name).ok().filter(|v| !v.trim().is_empty()) else {
-            return Ok(None);
-        };
-        parse(text.trim())
-            .map(Some)
-            .map_err(|problem| ConfigError::Invalid {
-                name,
-                reason: format!("`{text}` {problem}"),
-            })
+        set(env(name))
+            .map(|text| parse_setting(name, &text, "", parse))
+            .transpose()
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn look_up_with(pairs: &[(&str, &str)]) -> Result<Found, ConfigError> {
+            look_up_in(&Settings::default(), |name| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            })
+        }
+
+        #[test]
+        fn switches_are_read_strictly_and_blank_is_unset() {
+            let url = ("AWS_ENDPOINT_URL", "http://127.0.0.1:1");
+            let found = look_up_with(&[url, ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", " ")]);
+            assert_eq!(found.unwrap().endpoint_url.as_deref(), Some(url.1));
+            let found = look_up_with(&[url, ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE")]);
+            assert_eq!(found.unwrap().endpoint_url, None);
+            for name in [
+                "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+                "AWS_USE_FIPS_ENDPOINT",
+                "AWS_USE_DUALSTACK_ENDPOINT",
+                "AWS_MAX_ATTEMPTS",
+                "AWS_RETRY_MODE",
+            ] {
+                let error = look_up_with(&[(name, "1.5")]).err();
+                assert!(
+                    matches!(&error, Some(ConfigError::Invalid { name: n, reason })
+                        if *n == name && reason.starts_with("`1.5` ")),
+                    "{name}: {error:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Reads a setting's text into its value, or says why the text is no such value.
+type Parser<T> = fn(&str) -> Result<T, &'static str>;
+
+/// A value that is not blank.
+fn set(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// Parses the text of the setting `name`; a value `parse` refuses is an error that names the
+/// setting and the value, followed by `whence` (such as where the value was set).
+fn parse_setting<T>(
+    name: &'static str,
+    text: &str,
+    whence: &str,
+    parse: Parser<T>,
+) -> Result<T, ConfigError> {
+    parse(text.trim()).map_err(|problem| ConfigError::Invalid {
+        name,
+        reason: format!("`{text}`{whence} {problem}"),
+    })
 }
 
 /// Reads `max_attempts` as the AWS tools do: a whole number of at least 1.
