@@ -700,14 +700,42 @@ fn free_port() -> io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Returns `http://127.0.0.1:PORT` for a loopback port nothing listens on (bound, then let
-/// go), for the tests of an endpoint that refuses connections.
+/// A loopback port that refuses every connection, for the tests of an unreachable endpoint.
+///
+/// Its socket is bound but never listens, so a connection to it is refused, and no other server
+/// can take the port while this value lives.
+#[derive(Debug)]
+pub struct ClosedEndpoint {
+    _socket: socket2::Socket,
+    url: String,
+}
+
+impl ClosedEndpoint {
+    /// Returns the endpoint's URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// Binds a loopback port that refuses every connection; see [`ClosedEndpoint`].
 ///
 /// # Errors
 ///
 /// Fails when no loopback port can be bound.
-pub fn closed_endpoint() -> io::Result<String> {
-    Ok(format!("http://127.0.0.1:{}", free_port()?))
+pub fn closed_endpoint() -> io::Result<ClosedEndpoint> {
+    use socket2::{Domain, Socket, Type};
+
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
+    let port = socket
+        .local_addr()?
+        .as_socket()
+        .map(|address| address.port())
+        .ok_or_else(|| io::Error::other("the bound socket has no IP address"))?;
+    Ok(ClosedEndpoint {
+        _socket: socket,
+        url: format!("http://127.0.0.1:{port}"),
+    })
 }
 
 fn drain<R: Read + Send + 'static>(mut pipe: R) -> thread::JoinHandle<Vec<u8>> {

@@ -807,11 +807,12 @@ fn a_run_stopped_before_its_first_record_leaves_the_output_file_alone() {
     let kept = dir.path().join("yesterday.zone");
     fs::write(&kept, "; yesterday's records\n").unwrap();
     let fresh = dir.path().join("new.zone");
-    let closed = ses_dkim_e2e::closed_endpoint().unwrap();
+    let refusing = ses_dkim_e2e::closed_endpoint().unwrap();
+    let closed = refusing.url();
     let list: &[u8] = b"a.example\nb.example\n";
     for output in [&kept, &fresh] {
         let args = ["-", "--region", "us-east-1", "-o", output.to_str().unwrap()];
-        let out = verify(&closed, &args, Some(list));
+        let out = verify(closed, &args, Some(list));
         assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
     }
     assert_eq!(

@@ -1313,7 +1313,8 @@ fn ctrl_c_while_waiting_for_the_next_slot_sends_nothing_more() {
 /// check.
 #[test]
 fn an_unreachable_endpoint_stops_the_run_as_a_configuration_error() {
-    let endpoint = ses_dkim_e2e::closed_endpoint().unwrap();
+    let refusing = ses_dkim_e2e::closed_endpoint().unwrap();
+    let endpoint = refusing.url().to_owned();
     let out = run(
         &ses_dkim(),
         &[
@@ -1439,7 +1440,8 @@ fn https_to_plain_http_moto_suggests_http() {
 /// anything worked: status 2 after the first batch of 100, with the endpoint named.
 #[test]
 fn status_and_check_stop_at_an_unreachable_endpoint() {
-    let endpoint = ses_dkim_e2e::closed_endpoint().unwrap();
+    let refusing = ses_dkim_e2e::closed_endpoint().unwrap();
+    let endpoint = refusing.url().to_owned();
     // Two batches: 100 domains, then one.
     let list: String = (1..=101).map(|i| format!("d{i}.example.com\n")).collect();
     for (command, what) in [("status", "DKIM status"), ("check", "DKIM tokens")] {
