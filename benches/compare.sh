@@ -4,14 +4,16 @@
 # Builds both client loops (and the floor, a loop writing pre-built bytes), starts the loopback
 # stub pinned to one CPU and runs every loop pinned to the other: first a correctness pass with the
 # stub checking every signature, then sequential calls interleaved A B A B, instructions per call
-# under callgrind, eight concurrent callers, spawn + one call + exit, and stripped binary sizes.
+# under callgrind, eight concurrent callers, spawn + one call + exit (also with both loops linked
+# statically, so that neither maps the shared C library), and stripped binary sizes.
 # Prints a markdown table (also written to $OUT/compare.md) with each figure and its ratio.
 #
 # Every loop is bounded by its call count. The stub counts what it answered; the run fails if a
 # request was refused or the count differs from the calls the loops made.
 #
 # Knobs (environment): PAIRS, N, WARMUP, CG_N, CG_WARMUP, CONC, CONC_N, CONC_PAIRS, SPAWN_RUNS,
-# STUB_CPU, LOOP_CPU, OUT. Needs taskset and valgrind; hyperfine is used when installed.
+# STUB_CPU, LOOP_CPU, OUT, STATIC (0 skips the statically linked pair and its two builds). Needs
+# taskset and valgrind; hyperfine is used when installed.
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +30,7 @@ SPAWN_RUNS=${SPAWN_RUNS:-40}
 STUB_CPU=${STUB_CPU:-0}
 LOOP_CPU=${LOOP_CPU:-1}
 OUT=${OUT:-target/compare}
+STATIC=${STATIC:-1}
 
 CLIENT=target/release/client-loop
 SDK=benches/sdk-loop/target/release/sdk-loop
@@ -51,6 +54,23 @@ cargo build --release --quiet --manifest-path benches/sdk-loop/Cargo.toml
 say "building the ses-dkim and ses-dkim-lambda binaries"
 cargo build --release --quiet -p ses-dkim-batch || say "ses-dkim does not build"
 cargo build --release --quiet -p ses-dkim-lambda || say "ses-dkim-lambda does not build"
+
+# Both loops again, linked statically (glibc's `crt-static`) into target directories of their own.
+# An explicit target keeps the flag off build scripts and proc macros.
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+STATIC_CLIENT=target/static-link/$HOST/release/client-loop
+STATIC_SDK=benches/sdk-loop/target/static-link/$HOST/release/sdk-loop
+if [ "$STATIC" = 1 ] && [[ $HOST != *-linux-gnu ]]; then
+    say "no statically linked pair: $HOST is not a glibc target"
+    STATIC=0
+fi
+if [ "$STATIC" = 1 ]; then
+    say "building both loops linked statically (slow the first time)"
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet --target "$HOST" \
+        --target-dir target/static-link -p ses-dkim-benches --bin client-loop
+    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet --target "$HOST" \
+        --target-dir benches/sdk-loop/target/static-link --manifest-path benches/sdk-loop/Cargo.toml
+fi
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -220,6 +240,17 @@ for _ in $(seq 5); do
 done
 OURS_SPAWN_RSS=$(cut -f1 "$OUT/spawn-rss.tsv" | median)
 SDK_SPAWN_RSS=$(cut -f2 "$OUT/spawn-rss.tsv" | median)
+if [ "$STATIC" = 1 ]; then
+    : > "$OUT/static-rss.tsv"
+    for _ in $(seq 5); do
+        run_loop "$STATIC_CLIENT" 1 0 1
+        ours=$RESULT
+        run_loop "$STATIC_SDK" 1 0 1
+        printf '%s\t%s\n' "$(field "$ours" rss_kib)" "$(field "$RESULT" rss_kib)" >> "$OUT/static-rss.tsv"
+    done
+    OURS_STATIC_RSS=$(cut -f1 "$OUT/static-rss.tsv" | median)
+    SDK_STATIC_RSS=$(cut -f2 "$OUT/static-rss.tsv" | median)
+fi
 
 if command -v hyperfine > /dev/null; then
     SPAWN_TOOL="hyperfine -N, median of $SPAWN_RUNS"
@@ -283,6 +314,10 @@ USER_RATIO=$(ratio "$SDK_USER" "$OURS_USER")
     echo "| $CONC concurrent callers, calls a second (median of $CONC_PAIRS) | $OURS_CPS | $SDK_CPS | $CONC_RATIO x more | 5 x more | $(goal "$CONC_RATIO" '>=' 5) |"
     echo "| spawn + one call + exit ($SPAWN_TOOL) | $(printf '%.2f' "$OURS_SPAWN") ms | $(printf '%.2f' "$SDK_SPAWN") ms | $SPAWN_RATIO of the SDK | at most 0.5 | $(goal "$SPAWN_RATIO" '<=' 0.5) |"
     echo "| peak RSS, spawn + one call + exit | $OURS_SPAWN_RSS KiB | $SDK_SPAWN_RSS KiB | $RSS_RATIO of the SDK | at most 0.5 | $(goal "$RSS_RATIO" '<=' 0.5) |"
+    if [ "$STATIC" = 1 ]; then
+        STATIC_RATIO=$(ratio "$OURS_STATIC_RSS" "$SDK_STATIC_RSS")
+        echo "| peak RSS, spawn + one call + exit, both linked statically | $OURS_STATIC_RSS KiB | $SDK_STATIC_RSS KiB | $STATIC_RATIO of the SDK | at most 0.5 | $(goal "$STATIC_RATIO" '<=' 0.5) |"
+    fi
     echo "| peak RSS, $N sequential calls | $OURS_RSS KiB | $SDK_RSS KiB | $(ratio "$OURS_RSS" "$SDK_RSS") of the SDK | | |"
     echo "| stripped loop binary | $(mib "$OURS_SIZE") | $(mib "$SDK_SIZE") | $(ratio "$OURS_SIZE" "$SDK_SIZE") of the SDK | | |"
     echo "| stripped \`ses-dkim-lambda\` | $(mib "$LAMBDA_SIZE") | | | at most 4 MiB | $(goal "$LAMBDA_MIB" '<=' 4) |"
