@@ -1,5 +1,6 @@
-//! A tiny SES stand-in on 127.0.0.1 for what moto cannot do: answers scripted per request,
-//! exact arrival times, and a record of every request.
+//! A tiny HTTP stand-in on 127.0.0.1 for what moto cannot do: SES answers scripted per request,
+//! exact arrival times and a record of every request; also the container and instance-metadata
+//! credential endpoints, which moto does not serve as aws-config expects them.
 //!
 //! It speaks just enough HTTP/1.1 (keep-alive, `content-length` bodies) for the clients under
 //! test, one thread per connection.
@@ -18,6 +19,8 @@ pub struct StubRequest {
     pub arrived: Instant,
     /// The request line's method.
     pub method: String,
+    /// The request line's target, such as `/`.
+    pub path: String,
     /// Lower-cased header names with their values.
     pub headers: Vec<(String, String)>,
     /// The body, as text.
@@ -49,36 +52,56 @@ pub struct StubResponse {
     pub status: u16,
     /// The body.
     pub body: String,
+    /// Header lines sent besides `content-length` (and a `content-type` of `text/xml` and an
+    /// `x-amzn-requestid`, unless given here).
+    pub headers: Vec<(String, String)>,
 }
 
 impl StubResponse {
+    /// An answer with this status and body.
+    pub fn new(status: u16, body: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: body.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a header line.
+    #[must_use]
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
     /// A `VerifyDomainDkimResponse` with these tokens.
     pub fn tokens(tokens: &[&str]) -> Self {
         let members: String = tokens
             .iter()
             .map(|t| format!("<member>{t}</member>"))
             .collect();
-        Self {
-            status: 200,
-            body: format!(
+        Self::new(
+            200,
+            format!(
                 "<VerifyDomainDkimResponse xmlns=\"http://ses.amazonaws.com/doc/2010-12-01/\">\
                  <VerifyDomainDkimResult><DkimTokens>{members}</DkimTokens>\
                  </VerifyDomainDkimResult><ResponseMetadata><RequestId>stub-request</RequestId>\
                  </ResponseMetadata></VerifyDomainDkimResponse>"
             ),
-        }
+        )
     }
 
     /// An `ErrorResponse` with a code and a message.
     pub fn error(status: u16, code: &str, message: &str) -> Self {
-        Self {
+        Self::new(
             status,
-            body: format!(
+            format!(
                 "<ErrorResponse xmlns=\"http://ses.amazonaws.com/doc/2010-12-01/\"><Error>\
                  <Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
                  <RequestId>stub-error</RequestId></ErrorResponse>"
             ),
-        }
+        )
     }
 }
 
@@ -178,12 +201,24 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<StubRequest>>, respond: &Responder)
             all.push(request);
             response
         };
-        let head = format!(
-            "HTTP/1.1 {} X\r\ncontent-type: text/xml\r\ncontent-length: {}\r\n\
-             x-amzn-requestid: stub-header\r\n\r\n",
+        let mut head = format!(
+            "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
             response.status,
             response.body.len()
         );
+        let defaults = [
+            ("content-type", "text/xml"),
+            ("x-amzn-requestid", "stub-header"),
+        ];
+        for (name, value) in defaults {
+            if !response.headers.iter().any(|(n, _)| n == name) {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        for (name, value) in &response.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
         if writer.write_all(head.as_bytes()).is_err()
             || writer.write_all(response.body.as_bytes()).is_err()
         {
@@ -199,7 +234,9 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<StubRequest> {
         return None;
     }
     let arrived = Instant::now();
-    let method = line.split_whitespace().next()?.to_owned();
+    let mut words = line.split_whitespace();
+    let method = words.next()?.to_owned();
+    let path = words.next()?.to_owned();
     let mut headers = Vec::new();
     loop {
         let mut header = String::new();
@@ -221,6 +258,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<StubRequest> {
     Some(StubRequest {
         arrived,
         method,
+        path,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     })

@@ -202,7 +202,7 @@ fn attributes(entries: &[(String, String)]) -> StubResponse {
         "</DkimAttributes></GetIdentityDkimAttributesResult><ResponseMetadata>\
          <RequestId>stub-status</RequestId></ResponseMetadata></GetIdentityDkimAttributesResponse>",
     );
-    StubResponse { status: 200, body }
+    StubResponse::new(200, body)
 }
 
 /// Starts a stub that answers each named identity with the state `state` picks from the

@@ -12,6 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use ses_dkim_e2e::stub::{Stub, StubResponse};
 use ses_dkim_e2e::{Moto, Run, TEST_ROLE_ARN, TempDir, TestCertificates, binary, run};
 
 /// The tokens moto returns for every domain, in its order.
@@ -129,7 +130,6 @@ fn normalise_request_ids(text: &str) -> String {
     out
 }
 
-/// Returns the summary line for a run with no failures.
 /// A shared config file and credentials file written for one test.
 struct AwsFiles {
     config: String,
@@ -175,6 +175,7 @@ fn stopped_at_the_first_domain(out: &Run) -> String {
     lines[0].to_owned()
 }
 
+/// Returns the summary line for a run with no failures.
 fn summary(verified: usize, invalid: usize, duplicates: usize) -> String {
     let lines = if invalid == 1 { "line" } else { "lines" };
     let dups = if duplicates == 1 {
@@ -1254,6 +1255,106 @@ impl Background {
         }
         (status.code(), stdout, self.stderr.join().unwrap())
     }
+}
+
+/// The serving side of the container and instance-metadata credential endpoints: temporary
+/// keys as JSON, the way ECS and EC2 hand them out.
+///
+/// Neither moto nor anything else runs these endpoints locally as aws-config expects them
+/// (moto's instance metadata answers the IMDSv2 token request without its TTL header), so the
+/// test stub plays them; the keys it hands out are moto's own, and moto checks every signature.
+fn credential_endpoints(key: &str, secret: &str, token: &str) -> Stub {
+    let json = format!(
+        r#"{{"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "{key}", "SecretAccessKey": "{secret}", "Token": "{token}", "Expiration": "2099-01-01T00:00:00Z", "LastUpdated": "2026-01-01T00:00:00Z"}}"#
+    );
+    Stub::with(move |request, _| {
+        let json_answer =
+            || StubResponse::new(200, json.clone()).with_header("content-type", "application/json");
+        let imds_token = request.header("x-aws-ec2-metadata-token") == Some("imds-session");
+        match (request.method.as_str(), request.path.as_str()) {
+            // The container endpoint, with the authorization token of its environment.
+            ("GET", "/container-credentials")
+                if request.header("authorization") == Some("container-secret") =>
+            {
+                json_answer()
+            }
+            // IMDSv2: a session token first, then the role's name and its keys.
+            ("PUT", "/latest/api/token")
+                if request
+                    .header("x-aws-ec2-metadata-token-ttl-seconds")
+                    .is_some() =>
+            {
+                StubResponse::new(200, "imds-session")
+                    .with_header("content-type", "text/plain")
+                    .with_header("x-aws-ec2-metadata-token-ttl-seconds", "21600")
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/") if imds_token => {
+                StubResponse::new(200, "ses-dkim-instance-role")
+                    .with_header("content-type", "text/plain")
+            }
+            ("GET", "/latest/meta-data/iam/security-credentials/ses-dkim-instance-role")
+                if imds_token =>
+            {
+                json_answer()
+            }
+            _ => StubResponse::new(404, "not here").with_header("content-type", "text/plain"),
+        }
+    })
+    .unwrap()
+}
+
+/// The credential chain of containers and instances: ECS's full-URI endpoint with its
+/// authorization token, and EC2's instance metadata (IMDSv2, a session token first). Both hand
+/// out moto's temporary keys, and moto checks every signature: the same endpoints handing out a
+/// wrong secret are refused, so the served keys are the ones that signed.
+#[test]
+fn credentials_come_from_container_and_instance_metadata_endpoints() {
+    let moto = Moto::start().unwrap();
+    let (key, secret, token) = moto.create_session_credentials().unwrap();
+    moto.enable_auth().unwrap();
+    let list: &[u8] = b"example.com\n";
+    let args = ["-", "--format", "csv"];
+
+    let served = credential_endpoints(&key, &secret, &token);
+    let base = served.endpoint();
+    let container_uri = format!("{base}/container-credentials");
+    let container = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", container_uri.as_str()),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-secret"),
+    ];
+    let instance = [
+        ("AWS_EC2_METADATA_DISABLED", "false"),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", base.as_str()),
+    ];
+    for (source, env) in [("container", &container), ("instance", &instance)] {
+        let out = verify_with_env(&moto, &args, env, Some(list));
+        assert_eq!(out.code, Some(0), "{source}: {}", out.stderr);
+        assert_eq!(out.stdout, expected_csv(&["example.com"]), "{source}");
+        assert!(!out.stderr.contains(&token), "{source}: {}", out.stderr);
+    }
+    let paths: Vec<String> = served.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths.iter().any(|p| p == "/container-credentials")
+            && paths.iter().any(|p| p == "/latest/api/token")
+            && paths
+                .iter()
+                .any(|p| p.ends_with("/security-credentials/ses-dkim-instance-role")),
+        "{paths:?}"
+    );
+
+    let wrong = credential_endpoints(&key, "not-the-secret", &token);
+    let wrong_uri = format!("{}/container-credentials", wrong.endpoint());
+    let env = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", wrong_uri.as_str()),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-secret"),
+    ];
+    let refused = verify_with_env(&moto, &args, &env, Some(list));
+    assert_eq!(refused.code, Some(2), "stderr: {}", refused.stderr);
+    assert!(
+        refused.stderr.contains("SignatureDoesNotMatch"),
+        "{}",
+        refused.stderr
+    );
 }
 
 /// Ctrl-C while the binary waits for its next pacing slot: that call is never sent. The run
