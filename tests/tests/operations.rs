@@ -646,6 +646,58 @@ fn invalid_retry_and_endpoint_switches_are_named() {
     assert_eq!(moto.list_identities().unwrap(), ["example.com"]);
 }
 
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is read like the other switches (any case, spaces
+/// around it, a blank variable as unset so that the profile's key counts) and applied to every
+/// configured URL: the request goes to the region's own endpoint.
+#[test]
+fn ignoring_configured_endpoint_urls_reads_like_the_other_switches() {
+    let dir = TempDir::new("ses-dkim-e2e-ignore-urls").unwrap();
+    let config = dir.path().join("config");
+    fs::write(
+        &config,
+        "[default]\nignore_configured_endpoint_urls = true\n",
+    )
+    .unwrap();
+    let config_file = config.to_str().unwrap();
+    let args = ["verify", "-", "--region", "us-east-1", "--dry-run"];
+    let configured = [
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+        ("AWS_ENDPOINT_URL_SES", "http://127.0.0.1:2"),
+    ];
+    let cases: [&[(&str, &str)]; 3] = [
+        &[("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", " TRUE ")],
+        &[("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true")],
+        &[
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", ""),
+            ("AWS_CONFIG_FILE", config_file),
+        ],
+    ];
+    for case in cases {
+        let mut env = FAKE_KEYS.to_vec();
+        env.extend_from_slice(&configured);
+        env.extend_from_slice(case);
+        let out = run(&ses_dkim(), &args, &env, Some(b"example.com\n")).unwrap();
+        assert_eq!(out.code, Some(0), "{case:?}: {}", out.stderr);
+        assert!(
+            out.stdout
+                .starts_with("POST https://email.us-east-1.amazonaws.com/\n"),
+            "{case:?}: {}",
+            out.stdout
+        );
+    }
+
+    let mut env = FAKE_KEYS.to_vec();
+    env.extend_from_slice(&configured);
+    env.push(("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false"));
+    let out = run(&ses_dkim(), &args, &env, Some(b"example.com\n")).unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("POST http://127.0.0.1:2/\n"),
+        "{}",
+        out.stdout
+    );
+}
+
 /// A directory given as the list is a usage error at once (exit 2, nothing asked), and a list
 /// with no domain in it says so rather than only counting nothing.
 #[test]

@@ -263,9 +263,10 @@ mod environment {
             Some(_) => None,
             None => setting(&env, profiles, USE_DUAL_STACK, parse_flag)?,
         };
-        // aws-config applies it, but takes a value that is not `true` or `false` for `false`:
-        // checked, as the endpoint switches are.
-        setting(&env, profiles, IGNORE_URLS, parse_flag)?;
+        // Read and applied here: aws-config takes a value that is not exactly `true` or `false`
+        // (also one with spaces around it) for `false`, and a blank variable over the profile's
+        // key for an invalid one.
+        let ignore_urls = setting(&env, profiles, IGNORE_URLS, parse_flag)?.unwrap_or(false);
         let config = loader.load().await;
         if config.region().is_none() && settings.region.is_none() {
             // A misspelt profile has no region either: name the profile, not the region.
@@ -290,7 +291,11 @@ mod environment {
             .and_then(|key| config.service_config().and_then(|c| c.load_config(key)));
         Ok(Found {
             region: config.region().map(|r| r.as_ref().to_owned()),
-            endpoint_url: service_url.or_else(|| config.endpoint_url().map(str::to_owned)),
+            endpoint_url: if ignore_urls {
+                None
+            } else {
+                service_url.or_else(|| config.endpoint_url().map(str::to_owned))
+            },
             use_fips,
             use_dual_stack,
             retry: Some(retry),
