@@ -60,16 +60,36 @@ cargo build --release --quiet -p ses-dkim-lambda || say "ses-dkim-lambda does no
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 STATIC_CLIENT=target/static-link/$HOST/release/client-loop
 STATIC_SDK=benches/sdk-loop/target/static-link/$HOST/release/sdk-loop
+case $STATIC in
+    0 | 1) ;;
+    *) die "STATIC must be 0 or 1, not '$STATIC'" ;;
+esac
+if [ "$STATIC" = 1 ] && ! command -v readelf > /dev/null; then
+    say "no statically linked pair: readelf is missing (apt-get install binutils)"
+    STATIC=0
+fi
 if [ "$STATIC" = 1 ] && [[ $HOST != *-linux-gnu ]]; then
     say "no statically linked pair: $HOST is not a glibc target"
     STATIC=0
 fi
+# Builds one loop with the caller's RUSTFLAGS plus crt-static (CARGO_ENCODED_RUSTFLAGS, which
+# would win over RUSTFLAGS, is left out) and checks that it came out with no program interpreter.
+build_static() {
+    local bin=$1
+    shift
+    env -u CARGO_ENCODED_RUSTFLAGS RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+        cargo build --release --quiet --target "$HOST" "$@" &&
+        ! readelf -l "$bin" | grep -q 'INTERP'
+}
 if [ "$STATIC" = 1 ]; then
     say "building both loops linked statically (slow the first time)"
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet --target "$HOST" \
-        --target-dir target/static-link -p ses-dkim-benches --bin client-loop
-    RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --quiet --target "$HOST" \
-        --target-dir benches/sdk-loop/target/static-link --manifest-path benches/sdk-loop/Cargo.toml
+    if ! build_static "$STATIC_CLIENT" --target-dir target/static-link \
+        -p ses-dkim-benches --bin client-loop ||
+        ! build_static "$STATIC_SDK" --target-dir benches/sdk-loop/target/static-link \
+            --manifest-path benches/sdk-loop/Cargo.toml; then
+        say "no statically linked pair: the static builds failed (is static glibc installed?)"
+        STATIC=0
+    fi
 fi
 
 # --- helpers -----------------------------------------------------------------------------------
