@@ -1330,7 +1330,11 @@ fn credentials_come_from_container_and_instance_metadata_endpoints() {
         let out = verify_with_env(&moto, &args, env, Some(list));
         assert_eq!(out.code, Some(0), "{source}: {}", out.stderr);
         assert_eq!(out.stdout, expected_csv(&["example.com"]), "{source}");
-        assert!(!out.stderr.contains(&token), "{source}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains(&token) && !out.stderr.contains(&secret),
+            "{source}: {}",
+            out.stderr
+        );
     }
     let paths: Vec<String> = served.requests().into_iter().map(|r| r.path).collect();
     assert!(
@@ -1343,18 +1347,28 @@ fn credentials_come_from_container_and_instance_metadata_endpoints() {
     );
 
     let wrong = credential_endpoints(&key, "not-the-secret", &token);
-    let wrong_uri = format!("{}/container-credentials", wrong.endpoint());
-    let env = [
+    let wrong_base = wrong.endpoint();
+    let wrong_uri = format!("{wrong_base}/container-credentials");
+    let wrong_container = [
         ("AWS_CONTAINER_CREDENTIALS_FULL_URI", wrong_uri.as_str()),
         ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-secret"),
     ];
-    let refused = verify_with_env(&moto, &args, &env, Some(list));
-    assert_eq!(refused.code, Some(2), "stderr: {}", refused.stderr);
-    assert!(
-        refused.stderr.contains("SignatureDoesNotMatch"),
-        "{}",
-        refused.stderr
-    );
+    let wrong_instance = [
+        ("AWS_EC2_METADATA_DISABLED", "false"),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", wrong_base.as_str()),
+    ];
+    for (source, env) in [
+        ("container", &wrong_container),
+        ("instance", &wrong_instance),
+    ] {
+        let refused = verify_with_env(&moto, &args, env, Some(list));
+        assert_eq!(refused.code, Some(2), "{source}: {}", refused.stderr);
+        assert!(
+            refused.stderr.contains("SignatureDoesNotMatch"),
+            "{source}: {}",
+            refused.stderr
+        );
+    }
 }
 
 /// Ctrl-C while the binary waits for its next pacing slot: that call is never sent. The run
