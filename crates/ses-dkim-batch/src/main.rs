@@ -1,6 +1,17 @@
 //! `ses-dkim`: asks Amazon SES for the Easy DKIM tokens of every domain in a list and prints the
 //! CNAME records to publish.
 
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable
+    )
+)]
+
 mod check;
 mod cli;
 mod clients;
