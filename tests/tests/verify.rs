@@ -897,9 +897,10 @@ fn usage_errors_exit_2() {
     );
 }
 
-/// A misspelt `--profile` (or `AWS_PROFILE`) has no region either: the error names the profile.
+/// A misspelt `--profile` (or `AWS_PROFILE`) is named as such, not as a missing region, and also
+/// when a region and keys in the environment are there to go on without it.
 #[test]
-fn a_misspelt_profile_is_named_rather_than_the_region() {
+fn a_misspelt_profile_is_named_whatever_else_is_set() {
     let dir = TempDir::new("ses-dkim-e2e-profiles").unwrap();
     let written = AwsFiles::write(
         &dir,
@@ -929,6 +930,28 @@ fn a_misspelt_profile_is_named_rather_than_the_region() {
             "{}",
             out.stderr
         );
+    }
+
+    // Also with a region and keys in the environment, which would otherwise hide the typo.
+    let mut keyed = FAKE_KEYS.to_vec();
+    keyed.extend_from_slice(&files);
+    let with_region = ["verify", "-", "--region", "us-east-1", "--dry-run"];
+    let flag = run(
+        &bin,
+        &[&with_region[..], &["--profile", "rael"]].concat(),
+        &keyed,
+        Some(list),
+    );
+    keyed.push(("AWS_PROFILE", "rael"));
+    let variable = run(&bin, &with_region, &keyed, Some(list));
+    for out in [flag.unwrap(), variable.unwrap()] {
+        assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+        assert!(
+            out.stderr.contains("the AWS profile `rael` is not defined"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(out.stdout, "");
     }
 
     // The profile that exists gives its region; without a profile the region is what is missing.
@@ -1096,6 +1119,49 @@ fn credentials_come_from_profiles_and_credential_processes() {
         wrong.stderr.contains("SignatureDoesNotMatch"),
         "{}",
         wrong.stderr
+    );
+}
+
+/// A profile named by `--profile` wins over keys in the environment, as with the AWS CLI: they
+/// may be another account's. `AWS_PROFILE` does not, also as with the AWS CLI. moto checks the
+/// signatures: the environment's keys have a wrong secret, so only the profile's can succeed.
+#[test]
+fn an_explicit_profile_wins_over_keys_in_the_environment() {
+    let moto = Moto::start().unwrap();
+    let (key_id, secret) = moto.create_access_key().unwrap();
+    moto.enable_auth().unwrap();
+    let dir = TempDir::new("ses-dkim-e2e-profile-first").unwrap();
+    let written = AwsFiles::write(
+        &dir,
+        "",
+        &format!("[keys]\naws_access_key_id = {key_id}\naws_secret_access_key = {secret}\n"),
+    );
+    let [config, credentials] = written.env();
+    let env = [
+        config,
+        credentials,
+        ("AWS_ACCESS_KEY_ID", key_id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", "another-accounts-secret"),
+    ];
+    let list: &[u8] = b"example.com\n";
+
+    let by_flag = verify_with_env(
+        &moto,
+        &["-", "--format", "csv", "--profile", "keys"],
+        &env,
+        Some(list),
+    );
+    assert_eq!(by_flag.code, Some(0), "stderr: {}", by_flag.stderr);
+    assert_eq!(by_flag.stdout, expected_csv(&["example.com"]));
+
+    let mut by_variable = env.to_vec();
+    by_variable.push(("AWS_PROFILE", "keys"));
+    let out = verify_with_env(&moto, &["-", "--format", "csv"], &by_variable, Some(list));
+    assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains("SignatureDoesNotMatch"),
+        "{}",
+        out.stderr
     );
 }
 

@@ -211,7 +211,14 @@ struct Found {
 #[cfg(feature = "credential-chain")]
 mod environment {
     use aws_config::BehaviorVersion;
-    use aws_config::profile::ProfileSet;
+    use aws_config::default_provider::region::DefaultRegionChain;
+    use aws_config::ecs::EcsCredentialsProvider;
+    use aws_config::imds::credentials::ImdsCredentialsProvider;
+    use aws_config::meta::credentials::CredentialsProviderChain;
+    use aws_config::profile::{ProfileFileCredentialsProvider, ProfileSet};
+    use aws_config::provider_config::ProviderConfig;
+    use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
+    use aws_credential_types::provider::SharedCredentialsProvider;
     use aws_runtime::env_config::file::EnvConfigFiles;
     use aws_smithy_types::retry::RetryConfig;
     use aws_types::os_shim_internal::{Env, Fs};
@@ -252,6 +259,8 @@ mod environment {
         loader = loader.retry_config(retry.clone());
         if let Some(credentials) = &settings.credentials {
             loader = loader.credentials_provider(super::static_credentials(credentials));
+        } else if let Some(profile) = &settings.profile {
+            loader = loader.credentials_provider(profile_first(profile, settings).await);
         }
         // aws-config only logs a warning for a value that is not `true` or `false` and goes on
         // without FIPS, which nobody who asked for it wants.
@@ -268,11 +277,10 @@ mod environment {
         // key for an invalid one.
         let ignore_urls = setting(&env, profiles, IGNORE_URLS, parse_flag)?.unwrap_or(false);
         let config = loader.load().await;
-        if config.region().is_none() && settings.region.is_none() {
-            // A misspelt profile has no region either: name the profile, not the region.
-            if let Some(profile) = missing_profile(settings.profile.as_deref(), &env, profiles) {
-                return Err(ConfigError::UnknownProfile(profile));
-            }
+        // A misspelt profile is named whatever else is set, as the AWS CLI names it: otherwise it
+        // would show as a missing region, or go unnoticed next to keys in the environment.
+        if let Some(profile) = missing_profile(settings.profile.as_deref(), &env, profiles) {
+            return Err(ConfigError::UnknownProfile(profile));
         }
         // aws-config has no setting for it: read as the AWS CLI reads it.
         let from_env =
@@ -302,6 +310,45 @@ mod environment {
             credentials: config.credentials_provider(),
             ca_bundle,
         })
+    }
+
+    /// The credential chain for a profile named by `--profile`: aws-config's default chain
+    /// without its first link, the keys in the environment.
+    ///
+    /// The AWS CLI does the same: a profile named on the command line wins over keys left in the
+    /// environment (which may be another account's), while `AWS_PROFILE` does not.
+    async fn profile_first(profile: &str, settings: &Settings) -> SharedCredentialsProvider {
+        let region = match &settings.region {
+            Some(region) => Some(aws_config::Region::new(region.clone())),
+            None => {
+                DefaultRegionChain::builder()
+                    .profile_name(profile)
+                    .build()
+                    .region()
+                    .await
+            }
+        };
+        let conf = ProviderConfig::default().with_region(region);
+        let profile_keys = ProfileFileCredentialsProvider::builder()
+            .configure(&conf)
+            .profile_name(profile)
+            .build();
+        let chain = CredentialsProviderChain::first_try("Profile", profile_keys)
+            .or_else(
+                "WebIdentityToken",
+                WebIdentityTokenCredentialsProvider::builder()
+                    .configure(&conf)
+                    .build(),
+            )
+            .or_else(
+                "EcsContainer",
+                EcsCredentialsProvider::builder().configure(&conf).build(),
+            )
+            .or_else(
+                "Ec2InstanceMetadata",
+                ImdsCredentialsProvider::builder().configure(&conf).build(),
+            );
+        SharedCredentialsProvider::new(chain)
     }
 
     /// An environment variable and the profile key that stands in for it.
