@@ -17,7 +17,8 @@ use crate::error::ConfigError;
 pub struct Settings {
     /// The region, ahead of `AWS_REGION`, `AWS_DEFAULT_REGION` and the profile's `region`.
     pub region: Option<String>,
-    /// The shared-config profile, ahead of `AWS_PROFILE`.
+    /// The shared-config profile, ahead of `AWS_PROFILE`; a profile named here also wins over
+    /// keys in the environment, as the AWS CLI's `--profile` does.
     pub profile: Option<String>,
     /// The endpoint URL, ahead of `AWS_ENDPOINT_URL_SES`, `AWS_ENDPOINT_URL` and the profile.
     /// Plain `http://` is allowed only here or through those overrides.
