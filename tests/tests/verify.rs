@@ -1581,6 +1581,101 @@ fn a_lost_endpoint_after_a_success_fails_each_domain() {
     assert!(!stderr.contains("stopped early"), "{stderr}");
 }
 
+/// An endpoint that answers, but not as SES does (here a web server's HTML 501 page), stops the
+/// run at its first domain as a configuration error, and stores nothing, so that the next run,
+/// at the right endpoint, verifies every domain. After a call has worked, such an answer is a
+/// failure of its domain only.
+#[test]
+fn an_endpoint_that_is_not_ses_stops_the_run_and_stores_nothing() {
+    let html = || {
+        StubResponse::new(
+            501,
+            "<html><body><h1>501 Not Implemented</h1></body></html>",
+        )
+        .with_header("content-type", "text/html")
+    };
+    let web_server = Stub::with(move |_, _| html()).unwrap();
+    let dir = TempDir::new("ses-dkim-e2e-not-ses").unwrap();
+    let state = dir.path().join("state.db");
+    let state = state.to_str().unwrap();
+    let list: &[u8] = b"a.example.com\nb.example.com\nc.example.com\n";
+    let args = |endpoint: &str| {
+        [
+            "verify",
+            "-",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            endpoint,
+            "--rate",
+            "50",
+            "--format",
+            "csv",
+            "--state",
+            state,
+        ]
+        .map(str::to_owned)
+    };
+    let run_at = |endpoint: &str| {
+        let args = args(endpoint);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&ses_dkim(), &args, &FAKE_KEYS, Some(list)).unwrap()
+    };
+
+    let out = run_at(&web_server.endpoint());
+    let error = stopped_at_the_first_domain(&out);
+    assert_eq!(web_server.requests().len(), 1, "{}", out.stderr);
+    assert!(
+        error.starts_with("ses-dkim: <stdin>:1: a.example.com: ")
+            && error.contains("501")
+            && error.contains("this is not an SES answer: check that --endpoint-url"),
+        "{error}"
+    );
+
+    let moto = Moto::start().unwrap();
+    let out = run_at(&moto.endpoint());
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        expected_csv(&["a.example.com", "b.example.com", "c.example.com"])
+    );
+
+    // One success first: then each foreign answer fails its own domain and the run goes on.
+    let flaky = Stub::with(move |_, before| {
+        if before.is_empty() {
+            StubResponse::tokens(&ses_dkim_e2e::stub::STUB_TOKENS)
+        } else {
+            html()
+        }
+    })
+    .unwrap();
+    let endpoint = flaky.endpoint();
+    let out = run(
+        &ses_dkim(),
+        &[
+            "verify",
+            "-",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            &endpoint,
+            "--rate",
+            "50",
+        ],
+        &FAKE_KEYS,
+        Some(list),
+    )
+    .unwrap();
+    assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
+    assert_eq!(flaky.requests().len(), 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1 verified, 2 failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("not an SES answer"), "{}", out.stderr);
+}
+
 /// `https://` at moto, which speaks plain HTTP, says to try `http://`, and stops the run before
 /// anything is created.
 #[test]

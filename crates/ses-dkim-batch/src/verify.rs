@@ -108,26 +108,37 @@ impl Interrupt {
 }
 
 /// Returns `true` when every further call of `client` would fail as `error` did, so that the run
-/// stops: refused credentials, a skewed clock, an untrusted certificate, or an endpoint that
-/// could not be connected to while no call of this run has succeeded (after one has, a failed
-/// connection is taken for a passing fault of the network, and the run goes on).
+/// stops: refused credentials, a skewed clock, an untrusted certificate, or, while no call of
+/// this run has succeeded, an endpoint that could not be connected to or that answers with
+/// something other than SES's documents (after one call has succeeded, either is taken for a
+/// passing fault, and the run goes on).
 pub(crate) fn ends_the_run(client: &SesClient, error: &ClientError) -> bool {
-    error.repeats_on_every_call() || (error.is_connect() && !client.has_succeeded())
+    error.repeats_on_every_call()
+        || ((error.is_connect() || error.is_foreign_answer()) && !client.has_succeeded())
 }
 
 /// Returns the message of an error that ends the run, with what to check when the endpoint could
-/// not be connected to.
+/// not be connected to or does not answer as SES does.
 pub(crate) fn explain_end(client: &SesClient, error: &ClientError) -> String {
-    if !error.is_connect() {
-        return error.to_string();
-    }
     let host = client.endpoint().host();
     let aws = host.ends_with(".amazonaws.com") || host.ends_with(".api.aws");
-    let check = if aws {
-        "check this machine's network connection (a firewall or proxy may block it) and the region"
-    } else {
-        "check --endpoint-url (or AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL / the profile's \
-         endpoint_url) and that the server is running"
+    let check = match (error.is_connect(), error.is_foreign_answer(), aws) {
+        (true, _, true) => {
+            "check this machine's network connection (a firewall or proxy may block it) and the \
+             region"
+        }
+        (true, _, false) => {
+            "check --endpoint-url (or AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL / the profile's \
+             endpoint_url) and that the server is running"
+        }
+        (false, true, true) => {
+            "this is not an SES answer: a proxy or firewall may be answering in its place"
+        }
+        (false, true, false) => {
+            "this is not an SES answer: check that --endpoint-url (or AWS_ENDPOINT_URL_SES / \
+             AWS_ENDPOINT_URL / the profile's endpoint_url) is an SES endpoint"
+        }
+        (false, false, _) => return error.to_string(),
     };
     format!("{error}; {check}")
 }
@@ -357,8 +368,8 @@ impl Run {
 
     /// Stores one call's result the moment it arrives and turns it into an outcome.
     ///
-    /// A call that Ctrl-C kept from being sent or retried, and a failure to connect that ends the
-    /// run, are not stored: the domain is not done, and a later run calls it again.
+    /// A call that Ctrl-C kept from being sent or retried, and a failure that ends the run, are
+    /// not stored: the domain is not done, and a later run calls it again.
     fn settle(
         &self,
         domain: &Domain,
@@ -381,7 +392,8 @@ impl Run {
                 &set.tokens,
                 set.request_id.as_deref(),
             ),
-            (Some(_), Err(e)) if e.is_stopped() || (ends && e.is_connect()) => Ok(()),
+            // What ends the run is the configuration's fault, not the domain's.
+            (Some(_), Err(e)) if e.is_stopped() || ends => Ok(()),
             (Some(state), Err(e)) => {
                 state.put_failed(domain, client.region(), e.kind().as_str(), &e.to_string())
             }

@@ -176,6 +176,17 @@ impl ClientError {
         }
     }
 
+    /// Returns `true` when the endpoint answered, but not with an SES document: an HTML or
+    /// plain-text page, another service's XML, an empty body. A wrong endpoint, or a proxy
+    /// answering in its place, answers every call that way.
+    pub fn is_foreign_answer(&self) -> bool {
+        match self {
+            Self::Response(ResponseError::Parse(_)) => true,
+            Self::DeadlineExceeded(inner) => inner.is_foreign_answer(),
+            _ => false,
+        }
+    }
+
     /// Returns `true` when the call ended because sending was stopped (see
     /// [`ClientError::Stopped`]).
     pub fn is_stopped(&self) -> bool {
