@@ -362,6 +362,34 @@ fn route53_change_batch_and_json_lines() {
         assert_eq!(rrset["TTL"], 300);
         assert!(rrset["Name"].as_str().unwrap().ends_with('.'));
     }
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+
+    // More than one Route 53 request takes: still one valid batch, with a warning to split it.
+    let many: String = (0..103).map(|i| format!("d{i}.example.com\n")).collect();
+    let out = verify(
+        &stub.endpoint(),
+        &[
+            "-",
+            "--region",
+            "us-east-1",
+            "--rate",
+            "200",
+            "--format",
+            "route53",
+        ],
+        Some(many.as_bytes()),
+    );
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    let batch: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(batch["Changes"].as_array().unwrap().len(), 309);
+    assert!(
+        out.stderr.contains(
+            "warning: the Route 53 change batch has 309 records with 16068 characters of values, \
+             more than one request to Route 53 takes"
+        ),
+        "{}",
+        out.stderr
+    );
 
     let out = verify(
         &stub.endpoint(),

@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use ses_dkim_batch::state::{StateStore, Stored};
 use ses_dkim_client::{ClientError, SesClient};
-use ses_dkim_core::{DkimRecordSet, Domain, OutputFormat, RenderOptions, Renderer};
+use ses_dkim_core::{
+    DkimRecordSet, Domain, OutputFormat, ROUTE53_MAX_RECORDS, ROUTE53_MAX_VALUE_CHARS,
+    RenderOptions, Renderer, Route53Limit,
+};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -104,6 +107,27 @@ impl Interrupt {
         if self.happened.wait_for(|happened| *happened).await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// Warns when Route 53 would refuse the change batch written as one request.
+fn warn_of_route53_limits(limit: Option<Route53Limit>) {
+    match limit {
+        Some(Route53Limit::Empty) => report(format_args!(
+            "warning: the Route 53 change batch has no change, and Route 53 refuses such a batch"
+        )),
+        Some(Route53Limit::TooLarge {
+            records,
+            value_chars,
+        }) => report(format_args!(
+            "warning: the Route 53 change batch has {records} records with {value_chars} \
+             characters of values, more than one request to Route 53 takes ({} upserted records \
+             and {} characters of values, about 100 domains): split the list and run once per part",
+            ROUTE53_MAX_RECORDS / 2,
+            ROUTE53_MAX_VALUE_CHARS / 2
+        )),
+        // Not a variant this build knows: nothing to say about it.
+        _ => {}
     }
 }
 
@@ -269,6 +293,9 @@ impl Run {
         }
         if !keep {
             self.sink.abandon();
+        }
+        if keep && !args.dry_run {
+            warn_of_route53_limits(self.renderer.route53_limit());
         }
         counts.summarise(args.dry_run, started.elapsed().as_secs_f64());
         status

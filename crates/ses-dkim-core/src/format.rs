@@ -105,6 +105,30 @@ pub enum RenderError {
     },
 }
 
+/// The most `ResourceRecord` elements one Route 53 `ChangeResourceRecordSets` request may carry;
+/// an `UPSERT`'s count twice, so a change batch of this crate's holds at most half as many.
+pub const ROUTE53_MAX_RECORDS: usize = 1_000;
+
+/// The most characters all `Value` elements of one Route 53 `ChangeResourceRecordSets` request
+/// may carry together; an `UPSERT`'s count twice.
+pub const ROUTE53_MAX_VALUE_CHARS: usize = 32_000;
+
+/// Why Route 53 would refuse the change batch a [`Renderer`] wrote as one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Route53Limit {
+    /// The batch has no change, and a request needs at least one.
+    Empty,
+    /// The batch is larger than one request may be ([`ROUTE53_MAX_RECORDS`],
+    /// [`ROUTE53_MAX_VALUE_CHARS`]).
+    TooLarge {
+        /// The records in the batch.
+        records: usize,
+        /// The characters of all their values.
+        value_chars: usize,
+    },
+}
+
 /// Renders record sets one at a time into a string buffer, with the header and footer a format
 /// needs (CSV's header row, JSON's brackets, the zone's `$ORIGIN`).
 ///
@@ -118,6 +142,8 @@ pub struct Renderer {
     sets: usize,
     /// Records rendered so far (for the Route 53 separators).
     records: usize,
+    /// The characters of the values rendered so far (for Route 53's request limits).
+    value_chars: usize,
 }
 
 impl Renderer {
@@ -128,6 +154,7 @@ impl Renderer {
             options,
             sets: 0,
             records: 0,
+            value_chars: 0,
         }
     }
 
@@ -180,6 +207,7 @@ impl Renderer {
                     out.push_str(if self.records == 0 { "\n  " } else { ",\n  " });
                     route53_change(record, self.options.ttl, out);
                     self.records += 1;
+                    self.value_chars += record.value().len();
                 }
             }
             OutputFormat::Table => table(set, first, out),
@@ -214,6 +242,31 @@ impl Renderer {
                 out.push_str(if self.records == 0 { "]}\n" } else { "\n]}\n" })
             }
             _ => {}
+        }
+    }
+
+    /// For the Route 53 format, returns why Route 53 would refuse the change batch rendered so
+    /// far as one `ChangeResourceRecordSets` request; `None` when it would take it, and for every
+    /// other format.
+    ///
+    /// Route 53 also takes the changes of one hosted zone only a request, which a renderer cannot
+    /// know.
+    pub fn route53_limit(&self) -> Option<Route53Limit> {
+        if self.format != OutputFormat::Route53 {
+            return None;
+        }
+        // Each change is an UPSERT: its record and its value count twice.
+        let too_large = self.records.saturating_mul(2) > ROUTE53_MAX_RECORDS
+            || self.value_chars.saturating_mul(2) > ROUTE53_MAX_VALUE_CHARS;
+        if self.records == 0 {
+            Some(Route53Limit::Empty)
+        } else if too_large {
+            Some(Route53Limit::TooLarge {
+                records: self.records,
+                value_chars: self.value_chars,
+            })
+        } else {
+            None
         }
     }
 
@@ -601,6 +654,31 @@ mod tests {
         let empty = Renderer::render_all(OutputFormat::Route53, options, []).unwrap();
         let empty: serde_json::Value = serde_json::from_str(&empty).unwrap();
         assert_eq!(empty["Changes"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn route53_batches_are_checked_against_one_requests_limits() {
+        let mut renderer = Renderer::new(OutputFormat::Route53, RenderOptions::default());
+        assert_eq!(renderer.route53_limit(), Some(Route53Limit::Empty));
+        let set = example(None);
+        let value_chars: usize = set.records.iter().map(|r| r.value().len()).sum();
+        // Values of 52 characters, counted twice: 102 domains' fit, and the 103rd is too many.
+        assert_eq!(value_chars, 3 * 52);
+        let mut out = String::new();
+        for _ in 0..102 {
+            renderer.push(&set, &mut out).unwrap();
+        }
+        assert_eq!(renderer.route53_limit(), None);
+        renderer.push(&set, &mut out).unwrap();
+        assert_eq!(
+            renderer.route53_limit(),
+            Some(Route53Limit::TooLarge {
+                records: 309,
+                value_chars: 103 * 3 * 52
+            })
+        );
+        let csv = Renderer::new(OutputFormat::Csv, RenderOptions::default());
+        assert_eq!(csv.route53_limit(), None);
     }
 
     #[test]
