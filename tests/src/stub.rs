@@ -173,7 +173,8 @@ impl Stub {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Returns every request so far, in arrival order.
+    /// Returns every request answered so far, in arrival order (a request is recorded once its
+    /// answer is chosen, after `respond` returns).
     pub fn requests(&self) -> Vec<StubRequest> {
         self.requests
             .lock()

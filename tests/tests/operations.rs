@@ -326,11 +326,67 @@ fn ctrl_c_finishes_the_call_in_flight_and_exits_130() {
         stderr.contains("; interrupted, the remaining domains were not attempted"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("stopping: sending nothing more, finishing the calls already sent"),
+        "{stderr}"
+    );
     let answered = stub.requests().len();
     assert!(answered < 20, "it should have stopped sending");
     // The call in flight was finished and its records written: one set per request.
     assert_eq!(csv_domains(&stdout).len(), 3 * answered, "{stdout}");
     assert!(stderr.contains(&format!("{answered} verified")), "{stderr}");
+}
+
+/// A second Ctrl-C does not wait for the call in flight (here one the server takes 20 s to
+/// answer): the run quits at once with status 130, saying so.
+#[test]
+fn a_second_ctrl_c_quits_at_once() {
+    let dir = TempDir::new("ses-dkim-e2e-sigint-twice").unwrap();
+    let list = list_file(&dir, &domains(3));
+    // The stub records a request once it has answered: the arrival is told apart here.
+    let (arrived, arrival) = std::sync::mpsc::channel();
+    let arrived = std::sync::Mutex::new(arrived);
+    let stub = Stub::with(move |_, _| {
+        if let Ok(arrived) = arrived.lock() {
+            let _ = arrived.send(());
+        }
+        std::thread::sleep(Duration::from_secs(20));
+        StubResponse::tokens(&STUB_TOKENS)
+    })
+    .unwrap();
+    let endpoint = stub.endpoint();
+    let args = [
+        "verify",
+        list.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+    ];
+    let mut child = spawn(&args, dir.path());
+    arrival
+        .recv_timeout(Duration::from_secs(30))
+        .expect("no request in 30 s");
+    ses_dkim_e2e::interrupt(&child).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let signalled = Instant::now();
+    ses_dkim_e2e::interrupt(&child).unwrap();
+    let deadline = signalled + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a second Ctrl-C did not end the run");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    assert!(
+        stderr.contains("stopping: sending nothing more"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("quitting at once"), "{stderr}");
 }
 
 #[test]

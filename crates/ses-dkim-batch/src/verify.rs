@@ -89,8 +89,17 @@ impl Interrupt {
             for client in &clients {
                 client.stop_sending();
             }
+            // A call in flight may take until its timeout: say what the run is waiting for.
+            report(format_args!(
+                "stopping: sending nothing more, finishing the calls already sent (Ctrl-C again \
+                 quits at once)"
+            ));
             // A second Ctrl-C does not wait for anything.
             if tokio::signal::ctrl_c().await.is_ok() {
+                report(format_args!(
+                    "quitting at once: the calls in flight are not recorded, and a later run \
+                     with the same state file makes them again"
+                ));
                 std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
         });
