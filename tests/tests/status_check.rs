@@ -667,7 +667,7 @@ fn check_with_tokens_from_moto_tells_each_dns_situation_apart() {
     assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
     assert_eq!(
         summary(&out.stderr),
-        "ses-dkim: 12 records: 9 ok, 1 missing, 1 wrong, 1 doubled, 0 error (not looked up); \
+        "ses-dkim: 12 records: 9 ok, 1 missing, 1 wrong, 1 doubled, 0 error (lookup failed); \
          0 invalid lines, 0 duplicates"
     );
     // The queries reached the test server, and asking SES created nothing.

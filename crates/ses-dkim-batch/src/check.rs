@@ -568,7 +568,7 @@ impl Tally {
 
     fn summarise(&self, list: ListCounts, seconds: f64) {
         let mut line = format!(
-            "{}: {} ok, {} missing, {} wrong, {} doubled, {} error (not looked up)",
+            "{}: {} ok, {} missing, {} wrong, {} doubled, {} error (lookup failed)",
             plural(self.records(), "record"),
             self.ok,
             self.missing,
