@@ -812,7 +812,8 @@ fn a_directory_is_no_list_and_an_empty_list_is_named() {
 }
 
 /// `scripts/demo`, the README's first command, takes the list and `-o` from where it is run, and
-/// a `--region` of the caller's replaces its default rather than adding to it.
+/// a `--region` of the caller's replaces its default rather than adding to it; `scripts/demo
+/// status` shows the list's DKIM status after verifying it.
 #[test]
 fn the_demo_takes_paths_from_where_it_is_run() {
     let dir = TempDir::new("ses-dkim-e2e-demo").unwrap();
@@ -844,6 +845,31 @@ fn the_demo_takes_paths_from_where_it_is_run() {
     assert!(
         rows.iter().all(|row| row.contains(",eu-west-1,CNAME,")),
         "{csv}"
+    );
+
+    // `status` verifies the list against its moto first, so each domain is Success.
+    let out = Command::new("bash")
+        .arg(&script)
+        .args(["status", "small.txt", "--format", "csv"])
+        .env("SES_DKIM_BIN", ses_dkim())
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let states: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|row| row.split(',').take(4).collect::<Vec<_>>().join(","))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "a.example,us-east-1,true,Success",
+            "b.example,us-east-1,true,Success"
+        ],
+        "{stderr}"
     );
 }
 
