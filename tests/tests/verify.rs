@@ -1392,6 +1392,21 @@ fn credentials_come_from_container_and_instance_metadata_endpoints() {
         ("AWS_EC2_METADATA_DISABLED", "false"),
         ("AWS_EC2_METADATA_SERVICE_ENDPOINT", base.as_str()),
     ];
+    // A profile named by `--profile` that holds no keys (only a region) leaves the rest of the
+    // chain to find them, as with the AWS CLI.
+    let dir = TempDir::new("ses-dkim-e2e-instance-profile").unwrap();
+    let files = AwsFiles::write(&dir, "[profile regional]\nregion = us-east-1\n", "");
+    let [config, credentials] = files.env();
+    let profiled = [instance[0], instance[1], config, credentials];
+    let out = verify_with_env(
+        &moto,
+        &["-", "--format", "csv", "--profile", "regional"],
+        &profiled,
+        Some(list),
+    );
+    assert_eq!(out.code, Some(0), "profile, then instance: {}", out.stderr);
+    assert_eq!(out.stdout, expected_csv(&["example.com"]));
+
     for (source, env) in [("container", &container), ("instance", &instance)] {
         let out = verify_with_env(&moto, &args, env, Some(list));
         assert_eq!(out.code, Some(0), "{source}: {}", out.stderr);
