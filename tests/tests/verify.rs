@@ -1392,12 +1392,18 @@ fn credentials_come_from_container_and_instance_metadata_endpoints() {
         ("AWS_EC2_METADATA_DISABLED", "false"),
         ("AWS_EC2_METADATA_SERVICE_ENDPOINT", base.as_str()),
     ];
-    // A profile named by `--profile` that holds no keys (only a region) leaves the rest of the
-    // chain to find them, as with the AWS CLI.
+    // A profile named by `--profile` that holds no keys leaves the rest of the chain to find
+    // them, as with the AWS CLI, and its instance-metadata endpoint is the one asked.
     let dir = TempDir::new("ses-dkim-e2e-instance-profile").unwrap();
-    let files = AwsFiles::write(&dir, "[profile regional]\nregion = us-east-1\n", "");
+    let files = AwsFiles::write(
+        &dir,
+        &format!(
+            "[profile regional]\nregion = us-east-1\nec2_metadata_service_endpoint = {base}\n"
+        ),
+        "",
+    );
     let [config, credentials] = files.env();
-    let profiled = [instance[0], instance[1], config, credentials];
+    let profiled = [instance[0], config, credentials];
     let out = verify_with_env(
         &moto,
         &["-", "--format", "csv", "--profile", "regional"],

@@ -218,7 +218,6 @@ mod environment {
     use aws_config::meta::credentials::CredentialsProviderChain;
     use aws_config::profile::{ProfileFileCredentialsProvider, ProfileSet};
     use aws_config::provider_config::ProviderConfig;
-    use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
     use aws_credential_types::provider::SharedCredentialsProvider;
     use aws_runtime::env_config::file::EnvConfigFiles;
     use aws_smithy_types::retry::RetryConfig;
@@ -261,7 +260,8 @@ mod environment {
         if let Some(credentials) = &settings.credentials {
             loader = loader.credentials_provider(super::static_credentials(credentials));
         } else if let Some(profile) = &settings.profile {
-            loader = loader.credentials_provider(profile_first(profile, settings).await);
+            let chain = profile_first(profile, settings, &env, profiles, &retry).await?;
+            loader = loader.credentials_provider(chain);
         }
         // aws-config only logs a warning for a value that is not `true` or `false` and goes on
         // without FIPS, which nobody who asked for it wants.
@@ -314,11 +314,19 @@ mod environment {
     }
 
     /// The credential chain for a profile named by `--profile`: aws-config's default chain
-    /// without its first link, the keys in the environment.
+    /// without what it reads from the environment alone (keys, and a web identity named by
+    /// `AWS_WEB_IDENTITY_TOKEN_FILE`): the profile (its keys, SSO, `credential_process`, an
+    /// assumed role, its own web identity), then the container's and the instance's credentials.
     ///
-    /// The AWS CLI does the same: a profile named on the command line wins over keys left in the
-    /// environment (which may be another account's), while `AWS_PROFILE` does not.
-    async fn profile_first(profile: &str, settings: &Settings) -> SharedCredentialsProvider {
+    /// The AWS CLI does the same: a profile named on the command line wins over credentials left
+    /// in the environment (which may be another account's), while `AWS_PROFILE` does not.
+    async fn profile_first(
+        profile: &str,
+        settings: &Settings,
+        env: &Env,
+        profiles: Option<&ProfileSet>,
+        retry: &RetryConfig,
+    ) -> Result<SharedCredentialsProvider, ConfigError> {
         let region = match &settings.region {
             Some(region) => Some(aws_config::Region::new(region.clone())),
             None => {
@@ -329,27 +337,72 @@ mod environment {
                     .await
             }
         };
-        let conf = ProviderConfig::default().with_region(region);
+        let conf = ProviderConfig::default()
+            .with_region(region)
+            .with_retry_config(retry.clone());
         let profile_keys = ProfileFileCredentialsProvider::builder()
             .configure(&conf)
             .profile_name(profile)
             .build();
         let chain = CredentialsProviderChain::first_try("Profile", profile_keys)
             .or_else(
-                "WebIdentityToken",
-                WebIdentityTokenCredentialsProvider::builder()
-                    .configure(&conf)
-                    .build(),
-            )
-            .or_else(
                 "EcsContainer",
                 EcsCredentialsProvider::builder().configure(&conf).build(),
             )
             .or_else(
                 "Ec2InstanceMetadata",
-                ImdsCredentialsProvider::builder().configure(&conf).build(),
+                ImdsCredentialsProvider::builder()
+                    .configure(&conf)
+                    .imds_client(imds_client(&conf, env, profiles)?)
+                    .build(),
             );
-        SharedCredentialsProvider::new(chain)
+        Ok(SharedCredentialsProvider::new(chain))
+    }
+
+    /// The instance-metadata client, with the endpoint and endpoint mode of the named profile
+    /// where no environment variable sets them (aws-config's own client would read them from the
+    /// profile of `AWS_PROFILE` instead).
+    fn imds_client(
+        conf: &ProviderConfig,
+        env: &Env,
+        profiles: Option<&ProfileSet>,
+    ) -> Result<aws_config::imds::Client, ConfigError> {
+        let mut client = aws_config::imds::Client::builder().configure(conf);
+        let from_profile = |variable: &str, key: &'static str| {
+            if set(env.get(variable).ok()).is_some() {
+                return None;
+            }
+            let profiles = profiles?;
+            let text = set(profiles.get(key).map(str::to_owned))?;
+            Some((key, text, profiles.selected_profile().to_owned()))
+        };
+        let invalid = |key, text: &str, profile: &str, problem: String| ConfigError::Invalid {
+            name: key,
+            reason: format!("`{text}` in the profile `{profile}` {problem}"),
+        };
+        if let Some((key, text, profile)) = from_profile(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            "ec2_metadata_service_endpoint",
+        ) {
+            client = client
+                .endpoint(text.trim())
+                .map_err(|e| invalid(key, &text, &profile, format!("is not a URL ({e})")))?;
+        }
+        if let Some((key, text, profile)) = from_profile(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+            "ec2_metadata_service_endpoint_mode",
+        ) {
+            let mode = text.trim().parse().map_err(|e| {
+                invalid(
+                    key,
+                    &text,
+                    &profile,
+                    format!("is not an endpoint mode ({e})"),
+                )
+            })?;
+            client = client.endpoint_mode(mode);
+        }
+        Ok(client.build())
     }
 
     /// An environment variable and the profile key that stands in for it.
