@@ -1604,8 +1604,8 @@ fn a_lost_endpoint_after_a_success_fails_each_domain() {
 
 /// An endpoint that answers, but not as SES does (here a web server's HTML 501 page), stops the
 /// run at its first domain as a configuration error, and stores nothing, so that the next run,
-/// at the right endpoint, verifies every domain. After a call has worked, such an answer is a
-/// failure of its domain only.
+/// at the right endpoint, verifies every domain. A 503 page, which an outage gives as well, and
+/// any such answer after a call has worked, is a failure of its domain only.
 #[test]
 fn an_endpoint_that_is_not_ses_stops_the_run_and_stores_nothing() {
     let html = || {
@@ -1659,6 +1659,42 @@ fn an_endpoint_that_is_not_ses_stops_the_run_and_stores_nothing() {
     assert_eq!(
         out.stdout,
         expected_csv(&["a.example.com", "b.example.com", "c.example.com"])
+    );
+
+    // A 503 page is an outage as likely as a wrong endpoint: each domain fails on its own.
+    let outage = Stub::with(|_, _| {
+        StubResponse::new(
+            503,
+            "<html><body>503 Service Temporarily Unavailable</body></html>",
+        )
+        .with_header("content-type", "text/html")
+    })
+    .unwrap();
+    let endpoint = outage.endpoint();
+    let out = run(
+        &ses_dkim(),
+        &[
+            "verify",
+            "-",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            &endpoint,
+            "--rate",
+            "50",
+            "--max-attempts",
+            "1",
+        ],
+        &FAKE_KEYS,
+        Some(list),
+    )
+    .unwrap();
+    assert_eq!(out.code, Some(1), "stderr: {}", out.stderr);
+    assert_eq!(outage.requests().len(), 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("0 verified, 3 failed"),
+        "{}",
+        out.stderr
     );
 
     // One success first: then each foreign answer fails its own domain and the run goes on.

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use ses_dkim_core::{
-    EndpointError, ErrorKind, RecordError, RegionError, ResponseError, SigningError, ZoneError,
+    EndpointError, ErrorKind, ParseErrorKind, RecordError, RegionError, ResponseError,
+    SigningError, ZoneError,
 };
 
 use crate::settings::CaBundle;
@@ -176,12 +177,27 @@ impl ClientError {
         }
     }
 
-    /// Returns `true` when the endpoint answered, but not with an SES document: an HTML or
-    /// plain-text page, another service's XML, an empty body. A wrong endpoint, or a proxy
-    /// answering in its place, answers every call that way.
+    /// Returns `true` when the endpoint answered with a status that no retry changes and a body
+    /// that is no SES document at all: an HTML or plain-text page, another service's XML, an
+    /// empty body. A wrong endpoint, or a proxy answering in its place, answers every call that
+    /// way. A throttling or 5xx status is not counted (a passing outage looks like that too),
+    /// nor an SES document with unexpected content.
     pub fn is_foreign_answer(&self) -> bool {
         match self {
-            Self::Response(ResponseError::Parse(_)) => true,
+            Self::Response(ResponseError::Parse(e)) => {
+                !e.kind().is_retryable()
+                    && matches!(
+                        e.kind,
+                        ParseErrorKind::Empty
+                            | ParseErrorKind::NotUtf8
+                            | ParseErrorKind::Xml(_)
+                            | ParseErrorKind::DocType
+                            | ParseErrorKind::UnknownEntity(_)
+                            | ParseErrorKind::TextOutsideRoot
+                            | ParseErrorKind::TrailingElement(_)
+                            | ParseErrorKind::UnexpectedRoot { .. }
+                    )
+            }
             Self::DeadlineExceeded(inner) => inner.is_foreign_answer(),
             _ => false,
         }
