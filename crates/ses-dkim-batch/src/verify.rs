@@ -75,8 +75,9 @@ struct Interrupt {
 }
 
 impl Interrupt {
-    /// Starts watching for Ctrl-C on behalf of `clients`.
-    fn watch(clients: &[SesClient]) -> Self {
+    /// Starts watching for Ctrl-C on behalf of `clients`; `stored` says whether results go to a
+    /// state file.
+    fn watch(clients: &[SesClient], stored: bool) -> Self {
         let clients = clients.to_vec();
         let (tell, happened) = watch::channel(false);
         tokio::spawn(async move {
@@ -96,10 +97,16 @@ impl Interrupt {
             ));
             // A second Ctrl-C does not wait for anything.
             if tokio::signal::ctrl_c().await.is_ok() {
-                report(format_args!(
-                    "quitting at once: the calls in flight are not recorded, and a later run \
-                     with the same state file makes them again"
-                ));
+                if stored {
+                    report(format_args!(
+                        "quitting at once: the calls in flight are not stored, and a later run \
+                         with the same state file makes them again"
+                    ));
+                } else {
+                    report(format_args!(
+                        "quitting at once: the calls in flight are not reported"
+                    ));
+                }
                 std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
         });
@@ -131,7 +138,8 @@ fn warn_of_route53_limits(limit: Option<Route53Limit>) {
         }) => report(format_args!(
             "warning: the Route 53 change batch has {records} records with {value_chars} \
              characters of values, more than one request to Route 53 takes ({} upserted records \
-             and {} characters of values, about 100 domains): split the list and run once per part",
+             and {} characters of values, about 100 domains in one region): split the list and \
+             run once per part",
             ROUTE53_MAX_RECORDS / 2,
             ROUTE53_MAX_VALUE_CHARS / 2
         )),
@@ -221,7 +229,7 @@ impl Run {
     }
 
     async fn execute(mut self, args: &VerifyArgs) -> u8 {
-        let mut interrupt = Interrupt::watch(&self.clients);
+        let mut interrupt = Interrupt::watch(&self.clients, self.state.is_some());
         let mut out = String::new();
         if !args.dry_run {
             self.renderer.header(&mut out);
@@ -303,8 +311,12 @@ impl Run {
         if !keep {
             self.sink.abandon();
         }
-        if keep && !args.dry_run {
-            warn_of_route53_limits(self.renderer.route53_limit());
+        if !args.dry_run {
+            match self.renderer.route53_limit() {
+                // A run that stopped before any record has no batch to warn about.
+                Some(Route53Limit::Empty) if !keep => {}
+                limit => warn_of_route53_limits(limit),
+            }
         }
         counts.summarise(args.dry_run, started.elapsed().as_secs_f64());
         status
