@@ -211,13 +211,18 @@ struct Found {
 /// credentials files, profiles, SSO, web identity, container and instance metadata.
 #[cfg(feature = "credential-chain")]
 mod environment {
-    use aws_config::BehaviorVersion;
     use aws_config::default_provider::region::DefaultRegionChain;
     use aws_config::ecs::EcsCredentialsProvider;
+    use aws_config::environment::EnvironmentVariableRegionProvider;
     use aws_config::imds::credentials::ImdsCredentialsProvider;
+    use aws_config::imds::region::ImdsRegionProvider;
     use aws_config::meta::credentials::CredentialsProviderChain;
-    use aws_config::profile::{ProfileFileCredentialsProvider, ProfileSet};
+    use aws_config::meta::region::RegionProviderChain;
+    use aws_config::profile::{
+        ProfileFileCredentialsProvider, ProfileFileRegionProvider, ProfileSet,
+    };
     use aws_config::provider_config::ProviderConfig;
+    use aws_config::{BehaviorVersion, Region};
     use aws_credential_types::provider::SharedCredentialsProvider;
     use aws_runtime::env_config::file::EnvConfigFiles;
     use aws_smithy_types::retry::RetryConfig;
@@ -232,16 +237,11 @@ mod environment {
 
     pub(super) async fn look_up(settings: &Settings) -> Result<Found, ConfigError> {
         let env = Env::real();
-        let profiles = profiles(settings.profile.as_deref(), &env).await;
+        // First of all, before any chain is asked for a region or credentials (which can wait on
+        // instance metadata): the profiles every later step reads come only with the check.
+        let profiles = named_profiles(settings.profile.as_deref(), &env, &Fs::real()).await?;
         let profiles = profiles.as_ref();
 
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(profile) = &settings.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(region) = &settings.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
         // Read here, and always handed to aws-config, which would otherwise panic on an invalid
         // `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE` or profile retry key.
         let retry = match settings.max_attempts {
@@ -256,13 +256,6 @@ mod environment {
                 })
             }
         };
-        loader = loader.retry_config(retry.clone());
-        if let Some(credentials) = &settings.credentials {
-            loader = loader.credentials_provider(super::static_credentials(credentials));
-        } else if let Some(profile) = &settings.profile {
-            let chain = profile_first(profile, settings, &env, profiles, &retry).await?;
-            loader = loader.credentials_provider(chain);
-        }
         // aws-config only logs a warning for a value that is not `true` or `false` and goes on
         // without FIPS, which nobody who asked for it wants.
         let use_fips = match settings.use_fips {
@@ -277,12 +270,6 @@ mod environment {
         // (also one with spaces around it) for `false`, and a blank variable over the profile's
         // key for an invalid one.
         let ignore_urls = setting(&env, profiles, IGNORE_URLS, parse_flag)?.unwrap_or(false);
-        let config = loader.load().await;
-        // A misspelt profile is named whatever else is set, as the AWS CLI names it: otherwise it
-        // would show as a missing region, or go unnoticed next to keys in the environment.
-        if let Some(profile) = missing_profile(settings.profile.as_deref(), &env, profiles) {
-            return Err(ConfigError::UnknownProfile(profile));
-        }
         // aws-config has no setting for it: read as the AWS CLI reads it.
         let from_env =
             set(env.get("AWS_CA_BUNDLE").ok()).map(|path| CaBundle::new(path, "AWS_CA_BUNDLE"));
@@ -290,6 +277,30 @@ mod environment {
             let path = set(profiles?.get("ca_bundle").map(str::to_owned))?;
             Some(CaBundle::new(path, "the profile's ca_bundle"))
         });
+
+        // Looked up once, here, and handed to aws-config and to the profile's credential chain,
+        // which would otherwise each run the chain (instance metadata last) again.
+        let region = match &settings.region {
+            Some(region) => Some(Region::new(region.clone())),
+            None => {
+                region_chain(settings.profile.as_deref(), &env, profiles)?
+                    .region()
+                    .await
+            }
+        };
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(region.clone())
+            .retry_config(retry.clone());
+        if let Some(profile) = &settings.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(credentials) = &settings.credentials {
+            loader = loader.credentials_provider(super::static_credentials(credentials));
+        } else if let Some(profile) = &settings.profile {
+            let chain = profile_first(profile, region.clone(), &env, profiles, &retry)?;
+            loader = loader.credentials_provider(chain);
+        }
+        let config = loader.load().await;
 
         let service_url = ServiceConfigKey::builder()
             .service_id("SES")
@@ -299,7 +310,7 @@ mod environment {
             .ok()
             .and_then(|key| config.service_config().and_then(|c| c.load_config(key)));
         Ok(Found {
-            region: config.region().map(|r| r.as_ref().to_owned()),
+            region: region.map(|r| r.as_ref().to_owned()),
             endpoint_url: if ignore_urls {
                 None
             } else {
@@ -313,6 +324,31 @@ mod environment {
         })
     }
 
+    /// aws-config's region chain (the environment, the profile's `region`, then instance
+    /// metadata); for a profile named by `--profile`, that profile's, asking instance metadata
+    /// at the endpoint that profile gives (see [`imds_client`]).
+    fn region_chain(
+        profile: Option<&str>,
+        env: &Env,
+        profiles: Option<&ProfileSet>,
+    ) -> Result<RegionProviderChain, ConfigError> {
+        let Some(profile) = profile else {
+            return Ok(RegionProviderChain::first_try(
+                DefaultRegionChain::builder().build(),
+            ));
+        };
+        let imds = imds_client(&ProviderConfig::default(), env, profiles)?;
+        Ok(
+            RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+                .or_else(
+                    ProfileFileRegionProvider::builder()
+                        .profile_name(profile)
+                        .build(),
+                )
+                .or_else(ImdsRegionProvider::builder().imds_client(imds).build()),
+        )
+    }
+
     /// The credential chain for a profile named by `--profile`: aws-config's default chain
     /// without what it reads from the environment alone (keys, and a web identity named by
     /// `AWS_WEB_IDENTITY_TOKEN_FILE`): the profile (its keys, SSO, `credential_process`, an
@@ -320,23 +356,13 @@ mod environment {
     ///
     /// The AWS CLI does the same: a profile named on the command line wins over credentials left
     /// in the environment (which may be another account's), while `AWS_PROFILE` does not.
-    async fn profile_first(
+    fn profile_first(
         profile: &str,
-        settings: &Settings,
+        region: Option<Region>,
         env: &Env,
         profiles: Option<&ProfileSet>,
         retry: &RetryConfig,
     ) -> Result<SharedCredentialsProvider, ConfigError> {
-        let region = match &settings.region {
-            Some(region) => Some(aws_config::Region::new(region.clone())),
-            None => {
-                DefaultRegionChain::builder()
-                    .profile_name(profile)
-                    .build()
-                    .region()
-                    .await
-            }
-        };
         let conf = ProviderConfig::default()
             .with_region(region)
             .with_retry_config(retry.clone());
@@ -359,50 +385,59 @@ mod environment {
         Ok(SharedCredentialsProvider::new(chain))
     }
 
-    /// The instance-metadata client, with the endpoint and endpoint mode of the named profile
-    /// where no environment variable sets them (aws-config's own client would read them from the
-    /// profile of `AWS_PROFILE` instead).
+    /// The instance-metadata client, at the endpoint [`imds_endpoint`] finds. It is always set
+    /// explicitly: aws-config's own client would read the endpoint and its mode from the profile
+    /// of `AWS_PROFILE` (even ahead of the named profile's mode) and refuse a blank variable.
     fn imds_client(
         conf: &ProviderConfig,
         env: &Env,
         profiles: Option<&ProfileSet>,
     ) -> Result<aws_config::imds::Client, ConfigError> {
-        let mut client = aws_config::imds::Client::builder().configure(conf);
-        let from_profile = |variable: &str, key: &'static str| {
-            if set(env.get(variable).ok()).is_some() {
-                return None;
-            }
-            let profiles = profiles?;
-            let text = set(profiles.get(key).map(str::to_owned))?;
-            Some((key, text, profiles.selected_profile().to_owned()))
-        };
-        let invalid = |key, text: &str, profile: &str, problem: String| ConfigError::Invalid {
-            name: key,
-            reason: format!("`{text}` in the profile `{profile}` {problem}"),
-        };
-        if let Some((key, text, profile)) = from_profile(
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-            "ec2_metadata_service_endpoint",
-        ) {
-            client = client
-                .endpoint(text.trim())
-                .map_err(|e| invalid(key, &text, &profile, format!("is not a URL ({e})")))?;
+        let url = imds_endpoint(env, profiles)?;
+        // Checked already, with the same parse: this cannot fail.
+        let client = parse_setting(IMDS_ENDPOINT.1, &url, "", imds_at)?;
+        Ok(client.configure(conf).build())
+    }
+
+    /// The instance-metadata endpoint, in aws-config's order (`AWS_EC2_METADATA_SERVICE_ENDPOINT`,
+    /// the profile's `ec2_metadata_service_endpoint`, then the endpoint of the mode in
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE` or the profile's
+    /// `ec2_metadata_service_endpoint_mode`, IPv4 otherwise), but with the profile selected in
+    /// `profiles` and a blank variable counted as unset.
+    fn imds_endpoint(env: &Env, profiles: Option<&ProfileSet>) -> Result<String, ConfigError> {
+        if let Some(url) = setting(env, profiles, IMDS_ENDPOINT, parse_imds_url)? {
+            return Ok(url);
         }
-        if let Some((key, text, profile)) = from_profile(
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
-            "ec2_metadata_service_endpoint_mode",
-        ) {
-            let mode = text.trim().parse().map_err(|e| {
-                invalid(
-                    key,
-                    &text,
-                    &profile,
-                    format!("is not an endpoint mode ({e})"),
-                )
-            })?;
-            client = client.endpoint_mode(mode);
+        let mode = setting(env, profiles, IMDS_ENDPOINT_MODE, parse_imds_mode)?;
+        Ok(mode.unwrap_or(IMDS_IPV4).to_owned())
+    }
+
+    /// The instance-metadata endpoint of the endpoint mode `IPv4`, as aws-config has it.
+    const IMDS_IPV4: &str = "http://169.254.169.254";
+    /// The instance-metadata endpoint of the endpoint mode `IPv6`, as aws-config has it.
+    const IMDS_IPV6: &str = "http://[fd00:ec2::254]";
+
+    /// An instance-metadata client builder for the endpoint `text`, as aws-config parses it.
+    fn imds_at(text: &str) -> Result<aws_config::imds::client::Builder, &'static str> {
+        aws_config::imds::Client::builder()
+            .endpoint(text)
+            .map_err(|_| "is not a URL")
+    }
+
+    /// Reads an instance-metadata endpoint as aws-config's client parses it.
+    fn parse_imds_url(text: &str) -> Result<String, &'static str> {
+        imds_at(text).map(|_| text.to_owned())
+    }
+
+    /// Reads an instance-metadata endpoint mode, in any case, into the endpoint it stands for.
+    fn parse_imds_mode(text: &str) -> Result<&'static str, &'static str> {
+        if text.eq_ignore_ascii_case("IPv4") {
+            Ok(IMDS_IPV4)
+        } else if text.eq_ignore_ascii_case("IPv6") {
+            Ok(IMDS_IPV6)
+        } else {
+            Err("is not an endpoint mode: use `IPv4` or `IPv6`")
         }
-        Ok(client.build())
     }
 
     /// An environment variable and the profile key that stands in for it.
@@ -415,6 +450,14 @@ mod environment {
     const IGNORE_URLS: Names = (
         "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
         "ignore_configured_endpoint_urls",
+    );
+    const IMDS_ENDPOINT: Names = (
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "ec2_metadata_service_endpoint",
+    );
+    const IMDS_ENDPOINT_MODE: Names = (
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+        "ec2_metadata_service_endpoint_mode",
     );
 
     /// Reads a setting from its environment variable or, when that is unset or blank, from the
@@ -438,14 +481,27 @@ mod environment {
         parse_setting(key, &text, &whence, parse).map(Some)
     }
 
-    /// Returns the shared config and credentials files, with the profile of `--profile` or
-    /// `AWS_PROFILE` selected; `None` when they cannot be read (aws-config says why).
-    async fn profiles(named: Option<&str>, env: &Env) -> Option<ProfileSet> {
+    /// Reads the shared config and credentials files (as `env` names them, from `fs`), with the
+    /// profile of `--profile` or `AWS_PROFILE` selected; `None` when they cannot be read
+    /// (aws-config says why).
+    ///
+    /// A misspelt profile is named here, whatever else is set, as the AWS CLI names it: otherwise
+    /// it would show as a missing region (after a wait on instance metadata), or go unnoticed
+    /// next to keys in the environment.
+    async fn named_profiles(
+        named: Option<&str>,
+        env: &Env,
+        fs: &Fs,
+    ) -> Result<Option<ProfileSet>, ConfigError> {
         let files = EnvConfigFiles::default();
-        let named = named.map(|name| name.to_owned().into());
-        aws_config::profile::load(&Fs::real(), env, &files, named)
+        let selected = named.map(|name| name.to_owned().into());
+        let profiles = aws_config::profile::load(fs, env, &files, selected)
             .await
-            .ok()
+            .ok();
+        match missing_profile(named, env, profiles.as_ref()) {
+            Some(profile) => Err(ConfigError::UnknownProfile(profile)),
+            None => Ok(profiles),
+        }
     }
 
     /// Returns the profile named by `--profile` or `AWS_PROFILE` when the config and credentials
@@ -464,6 +520,150 @@ mod environment {
             .get_profile(selected)
             .is_none()
             .then(|| selected.to_owned())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        const CONFIG: &str = "/aws/config";
+        const CREDENTIALS: &str = "/aws/credentials";
+        const FILES: [(&str, &str); 2] = [
+            ("AWS_CONFIG_FILE", CONFIG),
+            ("AWS_SHARED_CREDENTIALS_FILE", CREDENTIALS),
+        ];
+
+        /// An environment of `vars` and the two shared files, whose config file is `config`.
+        fn world(vars: &[(&str, &str)], config: &str) -> (Env, Fs) {
+            let env = Env::from_slice(&[&FILES[..], vars].concat());
+            let fs = Fs::from_slice(&[(CONFIG, config), (CREDENTIALS, "")]);
+            (env, fs)
+        }
+
+        /// The profile check needs only the environment and the files, and nothing there names a
+        /// region: a misspelt profile is named from them, before any chain could be asked for a
+        /// region (so never as "no AWS region", and without waiting on instance metadata).
+        #[tokio::test]
+        async fn a_misspelt_profile_is_named_from_the_files_alone() {
+            let config = "[profile real]\nregion = eu-west-1\n";
+            let (env, fs) = world(&[], config);
+            let flag = named_profiles(Some("rael"), &env, &fs).await;
+            assert!(
+                matches!(&flag, Err(ConfigError::UnknownProfile(p)) if p == "rael"),
+                "{flag:?}"
+            );
+            let (variable_env, fs) = world(&[("AWS_PROFILE", "rael")], config);
+            let variable = named_profiles(None, &variable_env, &fs).await;
+            assert!(
+                matches!(&variable, Err(ConfigError::UnknownProfile(p)) if p == "rael"),
+                "{variable:?}"
+            );
+
+            // `--profile` wins over `AWS_PROFILE`; no profile named at all is no error.
+            let flag_wins = named_profiles(Some("real"), &variable_env, &fs).await;
+            let selected = flag_wins.unwrap().unwrap();
+            assert_eq!(selected.selected_profile(), "real");
+            assert!(named_profiles(None, &env, &fs).await.unwrap().is_some());
+        }
+
+        const IMDS_CONFIG: &str = "\
+[default]
+ec2_metadata_service_endpoint = http://127.0.0.1:1
+[profile other]
+ec2_metadata_service_endpoint = http://127.0.0.1:2
+[profile six]
+ec2_metadata_service_endpoint_mode = IPv6
+[profile four]
+ec2_metadata_service_endpoint_mode = ipv4
+[profile own]
+ec2_metadata_service_endpoint = http://127.0.0.1:3
+ec2_metadata_service_endpoint_mode = IPv6
+[profile plain]
+region = eu-west-1
+[profile bad]
+ec2_metadata_service_endpoint_mode = IPv5
+";
+
+        /// Environment variables, as names and values.
+        type Vars<'a> = &'a [(&'a str, &'a str)];
+
+        /// The instance-metadata endpoint for `profile`, with `vars` set.
+        async fn imds_for(profile: &str, vars: Vars<'_>) -> Result<String, ConfigError> {
+            let (env, fs) = world(vars, IMDS_CONFIG);
+            let profiles = named_profiles(Some(profile), &env, &fs).await?;
+            imds_endpoint(&env, profiles.as_ref())
+        }
+
+        /// The named profile decides: its mode alone gives that mode's endpoint, not the
+        /// endpoint of the default profile or of `AWS_PROFILE`'s (which aws-config's client
+        /// would take first); a blank variable is unset.
+        #[tokio::test]
+        async fn the_named_profile_decides_the_instance_metadata_endpoint() {
+            let other = [("AWS_PROFILE", "other")];
+            let blank = [
+                ("AWS_EC2_METADATA_SERVICE_ENDPOINT", " "),
+                ("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", ""),
+            ];
+            // In aws-config's order, the environment's mode comes after the profile's endpoint
+            // and before the profile's mode.
+            let four = [("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", " IPV4 ")];
+            let cases: [(&str, Vars<'_>, &str); 10] = [
+                ("six", &[], IMDS_IPV6),
+                ("six", &other, IMDS_IPV6),
+                ("six", &blank, IMDS_IPV6),
+                ("six", &four, IMDS_IPV4),
+                ("four", &other, IMDS_IPV4),
+                ("own", &other, "http://127.0.0.1:3"),
+                ("own", &four, "http://127.0.0.1:3"),
+                ("plain", &other, IMDS_IPV4),
+                ("plain", &blank, IMDS_IPV4),
+                (
+                    "plain",
+                    &[("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "ipv6")],
+                    IMDS_IPV6,
+                ),
+            ];
+            for (profile, vars, expected) in cases {
+                let found = imds_for(profile, vars).await;
+                assert_eq!(found.ok().as_deref(), Some(expected), "{profile} {vars:?}");
+            }
+            // The environment's endpoint wins over the profile's, and over any mode.
+            let env_url = [("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:4")];
+            let found = imds_for("own", &env_url).await;
+            assert_eq!(found.ok().as_deref(), Some("http://127.0.0.1:4"));
+            // The explicit endpoint makes a client, whatever the other profiles say.
+            let (env, fs) = world(&other, IMDS_CONFIG);
+            let profiles = named_profiles(Some("six"), &env, &fs).await.unwrap();
+            assert!(imds_client(&ProviderConfig::default(), &env, profiles.as_ref()).is_ok());
+        }
+
+        /// A value that is no mode or no URL is named with where it was set.
+        #[tokio::test]
+        async fn invalid_instance_metadata_settings_are_named() {
+            let found = imds_for("bad", &[]).await;
+            assert!(
+                matches!(&found, Err(ConfigError::Invalid { name, reason })
+                    if *name == "ec2_metadata_service_endpoint_mode"
+                        && reason.starts_with("`IPv5` in the profile `bad` ")),
+                "{found:?}"
+            );
+            let mode = [("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv5")];
+            let found = imds_for("plain", &mode).await;
+            assert!(
+                matches!(&found, Err(ConfigError::Invalid { name, reason })
+                    if *name == "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE"
+                        && reason == "`IPv5` is not an endpoint mode: use `IPv4` or `IPv6`"),
+                "{found:?}"
+            );
+            let url = [("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://bad host/")];
+            let found = imds_for("plain", &url).await;
+            assert!(
+                matches!(&found, Err(ConfigError::Invalid { name, reason })
+                    if *name == "AWS_EC2_METADATA_SERVICE_ENDPOINT"
+                        && reason == "`http://bad host/` is not a URL"),
+                "{found:?}"
+            );
+        }
     }
 }
 
