@@ -368,13 +368,41 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs `bin` with `args` in a clean AWS environment and returns its status and output.
+/// Returns a command that runs `bin` with `args` in a clean AWS environment.
 ///
-/// The child inherits this process's environment less every `AWS_*` variable, with `HOME` set to
-/// a new empty directory (so no `~/.aws/config` or credentials file is found) and
-/// `AWS_EC2_METADATA_DISABLED=true` (so a credential chain never reaches for an instance metadata
-/// address); then `env` is applied, and may override both. Its stdin is `stdin`, or empty. The
-/// working directory is the repository root.
+/// The child inherits this process's environment less every `AWS_*` variable and the log filters
+/// `RUST_LOG` and `SES_DKIM_LOG` (so that its stderr follows its flags only), with `HOME` set to
+/// `home` (give it an empty directory, so that no `~/.aws/config` or credentials file is found)
+/// and `AWS_EC2_METADATA_DISABLED=true` (so that a credential chain never reaches for an instance
+/// metadata address); then `env` is applied, and may override all of these. The working
+/// directory is the repository root; the caller sets the standard streams.
+pub fn command(bin: &Path, args: &[&str], env: &[(&str, &str)], home: &Path) -> Command {
+    let mut command = Command::new(bin);
+    command.args(args).current_dir(repo_root());
+    remove_aws_env(&mut command);
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("SES_DKIM_LOG")
+        .env("HOME", home)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+/// Starts `command`, naming `bin` when it cannot.
+fn start(command: &mut Command, bin: &Path) -> io::Result<std::process::Child> {
+    command.spawn().map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("cannot run {}: {error}", bin.display()),
+        )
+    })
+}
+
+/// Runs `bin` with `args` in a clean AWS environment (see [`command`], with a new empty `HOME`)
+/// and returns its status and output. Its stdin is `stdin`, or empty.
 ///
 /// # Errors
 ///
@@ -387,10 +415,8 @@ pub fn run(
     stdin: Option<&[u8]>,
 ) -> io::Result<Run> {
     let home = TempDir::new("ses-dkim-home")?;
-    let mut command = Command::new(bin);
+    let mut command = command(bin, args, env, home.path());
     command
-        .args(args)
-        .current_dir(repo_root())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -398,20 +424,7 @@ pub fn run(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    remove_aws_env(&mut command);
-    command
-        .env("HOME", home.path())
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-
-    let mut child = command.spawn().map_err(|error| {
-        io::Error::new(
-            error.kind(),
-            format!("cannot run {}: {error}", bin.display()),
-        )
-    })?;
+    let mut child = start(&mut command, bin)?;
 
     // Feed stdin and drain both pipes on their own threads so no pipe fills up and blocks.
     let writer = match (child.stdin.take(), stdin) {
@@ -464,8 +477,8 @@ pub fn run(
     })
 }
 
-/// Starts `bin` with `args` in the background, in the same clean AWS environment as [`run`] but
-/// with `home` as `HOME`; its stdin is empty and its stdout and stderr are pipes.
+/// Starts `bin` with `args` in the background, in the clean AWS environment of [`command`] with
+/// `home` as `HOME`; its stdin is empty and its stdout and stderr are pipes.
 ///
 /// The caller waits for the child, within a bound of its own.
 ///
@@ -478,26 +491,103 @@ pub fn spawn(
     env: &[(&str, &str)],
     home: &Path,
 ) -> io::Result<std::process::Child> {
-    let mut command = Command::new(bin);
+    let mut command = command(bin, args, env, home);
     command
-        .args(args)
-        .current_dir(repo_root())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    remove_aws_env(&mut command);
-    command
-        .env("HOME", home)
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    for (key, value) in env {
-        command.env(key, value);
+    start(&mut command, bin)
+}
+
+/// A child's stderr, read a line at a time on a thread of its own, so that a test can wait for a
+/// message before it goes on.
+pub struct StderrLines {
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl StderrLines {
+    /// Takes over `child`'s stderr, which must be a pipe.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the child's stderr was not piped or was taken already.
+    pub fn take(child: &mut std::process::Child) -> Self {
+        use std::io::BufRead;
+        let stderr = child.stderr.take().expect("the child's stderr is a pipe");
+        let (send, lines) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for line in io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            lines,
+            seen: Vec::new(),
+        }
     }
-    command.spawn().map_err(|error| {
-        io::Error::new(
-            error.kind(),
-            format!("cannot run {}: {error}", bin.display()),
-        )
-    })
+
+    /// Waits, at most `limit`, for a line that contains `needle`.
+    ///
+    /// # Panics
+    ///
+    /// Panics, showing every line so far, when none comes in time or stderr ends first.
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => panic!(
+                    "no stderr line with {needle:?} within {} s; stderr so far:\n{}",
+                    limit.as_secs(),
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Returns every line, waiting for the rest until stderr ends (the child has exited) or
+    /// `limit` passes.
+    pub fn all(mut self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => break,
+            }
+        }
+        self.seen.join("\n")
+    }
+}
+
+/// Waits, at most `limit`, for `child` to exit and returns its exit code (`None` for a signal).
+///
+/// # Panics
+///
+/// Panics, after killing the child, when it is still running at the limit.
+pub fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child did not exit within {} s", limit.as_secs());
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Sends SIGINT to a child process, as Ctrl-C in its terminal does.

@@ -466,7 +466,7 @@ fn status_ctrl_c_prints_what_was_answered_and_exits_130() {
     let names: Vec<String> = (0..150).map(|i| format!("d{i}.example.com\n")).collect();
     std::fs::write(&list, names.concat()).unwrap();
     let endpoint = stub.endpoint();
-    // A call every 4 s: the second batch waits about 4 s for its slot.
+    // A call every 20 s: the second batch waits that long for its slot, which Ctrl-C cuts short.
     let args = [
         "status",
         list.to_str().unwrap(),
@@ -475,7 +475,7 @@ fn status_ctrl_c_prints_what_was_answered_and_exits_130() {
         "--endpoint-url",
         &endpoint,
         "--rate",
-        "0.25",
+        "0.05",
         "--format",
         "csv",
     ];
@@ -792,4 +792,51 @@ fn check_usage_errors_exit_2() {
         assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
     }
     assert!(!ses_dkim_e2e::repo_root().join("no-such-state.db").exists());
+}
+
+/// `ses-dkim status ... | true`: a reader gone before the first row stops the run before the
+/// second batch is asked about; the summary says so, and the status is 1 although every domain
+/// answered is `Success` (the rest were never asked about).
+#[test]
+fn status_stops_at_a_closed_pipe_and_says_so() {
+    use std::process::Stdio;
+
+    let stub = status_stub(|_, _| Some("Success".to_owned()));
+    let home = TempDir::new("ses-dkim-e2e-status-closed-pipe").unwrap();
+    let list = home.path().join("list.txt");
+    let names: Vec<String> = (0..150).map(|i| format!("d{i}.example.com\n")).collect();
+    std::fs::write(&list, names.concat()).unwrap();
+    let endpoint = stub.endpoint();
+    let args = [
+        "status",
+        list.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+        "--rate",
+        "50",
+    ];
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut command = ses_dkim_e2e::command(&ses_dkim(), &args, &FAKE_KEYS, home.path());
+    command
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    let stderr = ses_dkim_e2e::StderrLines::take(&mut child);
+    let code = ses_dkim_e2e::wait_exit(&mut child, Duration::from_secs(60));
+    let stderr = stderr.all(Duration::from_secs(5));
+
+    assert_eq!(code, Some(1), "stderr: {stderr}");
+    assert_eq!(stub.requests().len(), 1, "the second batch was asked about");
+    assert!(
+        stderr.contains("; the output was closed, the remaining domains were not asked about"),
+        "{stderr}"
+    );
+    for bad in ["Broken pipe", "broken pipe", "panicked", "error:"] {
+        assert!(!stderr.contains(bad), "{stderr}");
+    }
 }

@@ -748,46 +748,88 @@ fn output_file_gets_the_records_and_stdout_stays_empty() {
     );
 }
 
-/// `ses-dkim verify ... | head -n 1`: the closed pipe ends the run quietly with status 0.
+/// `ses-dkim verify ... | head -n 1`, and a reader gone before the first record: the closed pipe
+/// stops the run, which calls SES for no further domain, says so in its summary and ends with
+/// status 1 (not every domain got its records), keeping what it earned before (here an invalid
+/// line) and never reporting the closed pipe as an error.
 #[test]
-fn broken_pipe_ends_the_run_quietly_with_success() {
+fn a_closed_pipe_stops_the_run_and_says_so() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::Duration;
+
     let moto = Moto::start().unwrap();
-    let bin = ses_dkim();
-    let bin = bin.to_str().unwrap();
     let endpoint = moto.endpoint();
-    let list: &[u8] = b"a.example\nb.example\nc.example\nd.example\ne.example\n";
+    let dir = TempDir::new("ses-dkim-e2e-closed-pipe").unwrap();
+    let list = dir.path().join("list.txt");
+    fs::write(
+        &list,
+        "x@y.example\na.example\nb.example\nc.example\nd.example\n",
+    )
+    .unwrap();
+    let args = [
+        "verify",
+        list.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+        // A second between calls: the reader of the first line is gone long before the next.
+        "--rate",
+        "1",
+    ];
 
-    // `head -n 1` reads the first line and exits; `true` reads nothing at all.
-    for reader in ["head -n 1", "true"] {
-        let script = format!(
-            "\"$0\" verify - --region us-east-1 --endpoint-url \"$1\" --rate 50 | {reader}; \
-             exit \"${{PIPESTATUS[0]}}\""
+    for reads_a_line in [false, true] {
+        moto.reset().unwrap();
+        let (reader, writer) = std::io::pipe().unwrap();
+        let reader = if reads_a_line {
+            Some(reader)
+        } else {
+            drop(reader);
+            None
+        };
+        let mut command = ses_dkim_e2e::command(&ses_dkim(), &args, &FAKE_KEYS, dir.path());
+        command
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        drop(command);
+        let stderr = ses_dkim_e2e::StderrLines::take(&mut child);
+        if let Some(reader) = reader {
+            let mut line = String::new();
+            BufReader::new(reader).read_line(&mut line).unwrap();
+            assert!(
+                line.starts_with("; a.example (us-east-1) request id "),
+                "{line:?}"
+            );
+        }
+        let code = ses_dkim_e2e::wait_exit(&mut child, Duration::from_secs(60));
+        let stderr = stderr.all(Duration::from_secs(5));
+
+        let case = if reads_a_line {
+            "head -n 1"
+        } else {
+            "no reader"
+        };
+        assert_eq!(code, Some(1), "{case}: stderr: {stderr}");
+        assert!(stderr.contains("list.txt:1: "), "{case}: {stderr}");
+        assert!(
+            stderr.contains("; the output was closed, the remaining domains were not attempted"),
+            "{case}: {stderr}"
         );
-        let out = run(
-            Path::new("bash"),
-            &["-c", &script, bin, &endpoint],
-            &FAKE_KEYS,
-            Some(list),
-        )
-        .unwrap();
-
-        assert_eq!(out.code, Some(0), "{reader}: stderr: {}", out.stderr);
-        if reader.starts_with("head") {
-            assert!(
-                out.stdout
-                    .starts_with("; a.example (us-east-1) request id "),
-                "{:?}",
-                out.stdout
-            );
-            assert_eq!(out.stdout.lines().count(), 1, "{:?}", out.stdout);
+        for bad in ["Broken pipe", "broken pipe", "panicked", "error:"] {
+            assert!(!stderr.contains(bad), "{case}: {stderr}");
         }
-        for bad in ["Broken pipe", "broken pipe", "panicked", "error"] {
-            assert!(
-                !out.stderr.contains(bad),
-                "{reader}: stderr: {}",
-                out.stderr
-            );
-        }
+        // The domain whose records met the closed pipe was called; none after it.
+        let called = if reads_a_line {
+            vec!["a.example", "b.example"]
+        } else {
+            vec!["a.example"]
+        };
+        let mut identities = moto.list_identities().unwrap();
+        identities.sort();
+        assert_eq!(identities, called, "{case}: {stderr}");
     }
 }
 

@@ -6,6 +6,7 @@
 //! Each record's name is asked for its CNAME and only the first hop is compared; the list
 //! streams, 100 domains at a time.
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use tracing::debug;
 
 use crate::cli::SesArgs;
 use crate::clients::clients;
-use crate::listing::{Batches, ListCounts, Listed, label, push_run_end};
+use crate::listing::{Batches, ListCounts, Listed, OutputEnd, RunEnd, label};
 use crate::report;
 use crate::rows::{Columns, ReportFormat, Row, RowWriter, to_json};
 use crate::status::{Answer, ask, plural};
@@ -41,7 +42,8 @@ pub(crate) const EXIT_HELP: &str = crate::cli::with_configuration!(
 Exit status:
   0  every expected record is published and right
   1  a record is missing, wrong, doubled or could not be looked up, a domain has no tokens, a
-     line was invalid, or a call failed (each is reported)
+     line was invalid, or a call failed (each is reported), or the run ended early because the
+     list could not be read or the report could not be written
   2  usage or configuration error, including credentials SES refuses"
 );
 
@@ -289,15 +291,19 @@ impl Run {
                 _ = &mut interrupt => { self.tally.interrupted = true; break }
                 rows = self.check(&batch) => rows,
             };
-            if let Err(status) = self.writer.write(&rows) {
-                return status;
+            if let Err(end) = self.writer.write(&rows) {
+                // Nobody reads the findings any more: look up no more.
+                self.tally.output = Some(end);
+                break;
             }
             if self.tally.stopped {
                 break;
             }
         }
-        if let Err(status) = self.writer.finish() {
-            return status;
+        if self.tally.output.is_none()
+            && let Err(end) = self.writer.finish()
+        {
+            self.tally.output = Some(end);
         }
         let list = self.batches.counts();
         self.tally.summarise(list, started.elapsed().as_secs_f64());
@@ -548,6 +554,8 @@ struct Tally {
     failed_calls: u64,
     stopped: bool,
     interrupted: bool,
+    /// Why the report could no longer be written, if it could not.
+    output: Option<OutputEnd>,
 }
 
 impl Tally {
@@ -577,21 +585,25 @@ impl Tally {
             self.errors + self.lost,
         );
         if self.without_tokens > 0 {
-            line.push_str(&format!(
+            let _ = write!(
+                line,
                 "; {} without tokens",
                 plural(self.without_tokens, "domain")
-            ));
+            );
         }
         line.push_str("; ");
         line.push_str(&list.describe(seconds));
-        push_run_end(
-            &mut line,
-            self.interrupted,
-            self.stopped,
-            list.unread,
-            "checked",
-        );
+        self.end(list).describe(&mut line, "checked");
         report(format_args!("{line}"));
+    }
+
+    fn end(&self, list: ListCounts) -> RunEnd {
+        RunEnd {
+            interrupted: self.interrupted,
+            stopped: self.stopped,
+            output: self.output,
+            unread: list.unread,
+        }
     }
 
     fn exit_status(&self, list: ListCounts) -> u8 {
@@ -605,9 +617,8 @@ impl Tally {
         if all_ok
             && self.without_tokens == 0
             && self.failed_calls == 0
-            && !self.stopped
             && list.invalid == 0
-            && !list.unread
+            && !self.end(list).early()
         {
             EXIT_OK
         } else {

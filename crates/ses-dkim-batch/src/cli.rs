@@ -36,7 +36,9 @@ const VERIFY_AFTER_HELP: &str = with_configuration!(
     "\
 Exit status:
   0  every domain got its records
-  1  a line was invalid or a domain failed (each is reported on stderr)
+  1  a line was invalid or a domain failed (each is reported on stderr), or the run ended
+     early because the list could not be read or the records could not be written (a closed
+     pipe, as after `| head`)
   2  usage or configuration error, including missing credentials, and credentials SES refuses,
      a skewed clock, an untrusted endpoint certificate or an endpoint that cannot be connected
      to before any domain was verified (nothing was verified)"

@@ -50,26 +50,70 @@ impl ListCounts {
     }
 }
 
-/// Appends the clauses every command's summary ends with: whether Ctrl-C interrupted the run or
-/// an error stopped it early, leaving the remaining domains not `done` (such as "attempted"), and
-/// whether the list could not be read to the end.
-pub(crate) fn push_run_end(
-    line: &mut String,
-    interrupted: bool,
-    stopped: bool,
-    unread: bool,
-    done: &str,
-) {
-    if interrupted {
-        line.push_str("; interrupted, the remaining domains were not ");
-        line.push_str(done);
+/// Why the records or rows could no longer be written, which ends the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutputEnd {
+    /// The reader went away: a closed pipe, as after `| head`.
+    Closed,
+    /// Any other write error (a full disk, say), reported when it happened.
+    Failed,
+}
+
+impl OutputEnd {
+    /// Classifies a failed write of `what` ("records", "report"), reporting it unless the
+    /// reader merely went away.
+    pub(crate) fn of(error: &io::Error, what: &str) -> Self {
+        if error.kind() == io::ErrorKind::BrokenPipe {
+            Self::Closed
+        } else {
+            report(format_args!("error: cannot write the {what}: {error}"));
+            Self::Failed
+        }
     }
-    if stopped {
-        line.push_str("; stopped early, the remaining domains were not ");
-        line.push_str(done);
+}
+
+/// How a run ended before the end of its list, for the summary every command prints.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RunEnd {
+    /// Ctrl-C interrupted the run.
+    pub(crate) interrupted: bool,
+    /// An error that every further call would repeat stopped the run.
+    pub(crate) stopped: bool,
+    /// The output could no longer be written.
+    pub(crate) output: Option<OutputEnd>,
+    /// The list could not be read to the end.
+    pub(crate) unread: bool,
+}
+
+impl RunEnd {
+    /// Returns `true` when the run ended before its list did, for any reason.
+    pub(crate) fn early(&self) -> bool {
+        self.interrupted || self.stopped || self.output.is_some() || self.unread
     }
-    if unread {
-        line.push_str("; the list could not be read to the end");
+
+    /// Appends the clauses that say how the run ended early, leaving the remaining domains not
+    /// `done` (such as "attempted").
+    pub(crate) fn describe(&self, line: &mut String, done: &str) {
+        let mut remaining = |why: &str| {
+            line.push_str("; ");
+            line.push_str(why);
+            line.push_str(", the remaining domains were not ");
+            line.push_str(done);
+        };
+        if self.interrupted {
+            remaining("interrupted");
+        }
+        if self.stopped {
+            remaining("stopped early");
+        }
+        match self.output {
+            Some(OutputEnd::Closed) => remaining("the output was closed"),
+            Some(OutputEnd::Failed) => remaining("the output could not be written"),
+            None => {}
+        }
+        if self.unread {
+            line.push_str("; the list could not be read to the end");
+        }
     }
 }
 
@@ -238,14 +282,43 @@ mod tests {
     #[test]
     fn every_summary_ends_the_same_way() {
         let mut line = String::from("2 verified");
-        push_run_end(&mut line, false, false, false, "checked");
+        let finished = RunEnd::default();
+        finished.describe(&mut line, "checked");
         assert_eq!(line, "2 verified");
-        push_run_end(&mut line, true, true, true, "checked");
+        assert!(!finished.early());
+        let everything = RunEnd {
+            interrupted: true,
+            stopped: true,
+            output: Some(OutputEnd::Closed),
+            unread: true,
+        };
+        everything.describe(&mut line, "checked");
         assert_eq!(
             line,
             "2 verified; interrupted, the remaining domains were not checked; stopped early, the \
-             remaining domains were not checked; the list could not be read to the end"
+             remaining domains were not checked; the output was closed, the remaining domains \
+             were not checked; the list could not be read to the end"
         );
+        for end in [
+            RunEnd {
+                output: Some(OutputEnd::Failed),
+                ..RunEnd::default()
+            },
+            RunEnd {
+                unread: true,
+                ..RunEnd::default()
+            },
+        ] {
+            assert!(end.early(), "{end:?}");
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_is_told_apart_from_other_write_errors() {
+        let closed = io::Error::from(io::ErrorKind::BrokenPipe);
+        assert_eq!(OutputEnd::of(&closed, "records"), OutputEnd::Closed);
+        let full = io::Error::from(io::ErrorKind::StorageFull);
+        assert_eq!(OutputEnd::of(&full, "records"), OutputEnd::Failed);
     }
 
     #[tokio::test]

@@ -1,12 +1,12 @@
 //! Rows of a report (`status`, `check`) in a table, CSV, JSON or JSON lines, written a batch at a
 //! time so that a long list streams.
 
+use std::fmt::Write as _;
 use std::io::{self, BufWriter, Write};
 
 use clap::ValueEnum;
 
-use crate::report;
-use crate::verify::{EXIT_FAILURES, EXIT_OK};
+use crate::listing::OutputEnd;
 
 /// The `--format` values of the reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -71,9 +71,9 @@ impl RowWriter {
     ///
     /// # Errors
     ///
-    /// Returns the exit status to end the run with: success for a closed pipe (as `head`
-    /// expects), failure for any other write error (reported).
-    pub(crate) fn write(&mut self, rows: &[Row]) -> Result<(), u8> {
+    /// Says why nothing more can be written: a closed pipe, or another write error, which is
+    /// reported here.
+    pub(crate) fn write(&mut self, rows: &[Row]) -> Result<(), OutputEnd> {
         let mut text = String::new();
         match self.format {
             ReportFormat::Table => self.table(rows, &mut text),
@@ -101,7 +101,7 @@ impl RowWriter {
     /// # Errors
     ///
     /// As [`RowWriter::write`].
-    pub(crate) fn finish(&mut self) -> Result<(), u8> {
+    pub(crate) fn finish(&mut self) -> Result<(), OutputEnd> {
         let text = match (self.format, self.rows) {
             (ReportFormat::Json, 0) => "[]\n".to_owned(),
             (ReportFormat::Json, _) => "\n]\n".to_owned(),
@@ -135,19 +135,11 @@ impl RowWriter {
         }
     }
 
-    fn emit(&mut self, text: &str) -> Result<(), u8> {
-        let result = self
-            .out
+    fn emit(&mut self, text: &str) -> Result<(), OutputEnd> {
+        self.out
             .write_all(text.as_bytes())
-            .and_then(|()| self.out.flush());
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(EXIT_OK),
-            Err(e) => {
-                report(format_args!("error: cannot write the report: {e}"));
-                Err(EXIT_FAILURES)
-            }
-        }
+            .and_then(|()| self.out.flush())
+            .map_err(|e| OutputEnd::of(&e, "report"))
     }
 }
 
@@ -158,7 +150,7 @@ fn table_line(cells: &[String], widths: &[usize], text: &mut String) {
         if i == last {
             line.push_str(cell);
         } else {
-            line.push_str(&format!("{cell:<width$}  "));
+            let _ = write!(line, "{cell:<width$}  ");
         }
     }
     text.push_str(line.trim_end());

@@ -7,6 +7,7 @@
 //! about the domains not final yet, and the states are printed once at the end.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::cli::SesArgs;
 use crate::clients::clients;
-use crate::listing::{Batches, ListCounts, Listed, push_run_end};
+use crate::listing::{Batches, ListCounts, Listed, OutputEnd, RunEnd};
 use crate::report;
 use crate::rows::{Columns, ReportFormat, Row, RowWriter, to_json};
 use crate::verify::{
@@ -72,7 +73,9 @@ pub(crate) const EXIT_HELP: &str = crate::cli::with_configuration!(
 Exit status:
   0  every domain is Success in every region
   1  a domain is not (Pending, TemporaryFailure, NotStarted, Failed, NotFound or a state this
-     version does not know), a line was invalid, or a call failed (each is reported on stderr)
+     version does not know), a line was invalid, or a call failed (each is reported on stderr),
+     or the run ended early because the list could not be read or the report could not be
+     written
   2  usage or configuration error, including credentials SES refuses"
 );
 
@@ -269,8 +272,10 @@ impl Run {
                 }
             }
             self.tally.count(answers.iter().flatten().flatten());
-            if let Err(status) = self.writer.write(&rows) {
-                return status;
+            if let Err(end) = self.writer.write(&rows) {
+                // Nobody reads the answers any more: ask no more.
+                self.tally.output = Some(end);
+                break;
             }
         }
         self.end()
@@ -345,8 +350,9 @@ impl Run {
         self.tally
             .count(tracked.iter().flat_map(|t| t.answers.iter().flatten()));
         for chunk in rows.chunks(1000) {
-            if let Err(status) = self.writer.write(chunk) {
-                return status;
+            if let Err(end) = self.writer.write(chunk) {
+                self.tally.output = Some(end);
+                break;
             }
         }
         self.end()
@@ -489,8 +495,10 @@ impl Run {
     }
 
     fn end(mut self) -> u8 {
-        if let Err(status) = self.writer.finish() {
-            return status;
+        if self.tally.output.is_none()
+            && let Err(end) = self.writer.finish()
+        {
+            self.tally.output = Some(end);
         }
         let list = self.batches.counts();
         self.tally
@@ -510,6 +518,8 @@ struct Tally {
     timed_out: u64,
     stopped: bool,
     interrupted: bool,
+    /// Why the report could no longer be written, if it could not.
+    output: Option<OutputEnd>,
 }
 
 impl Tally {
@@ -544,21 +554,24 @@ impl Tally {
             line.push_str(&states.join(", "));
         }
         if self.unanswered > 0 {
-            line.push_str(&format!(", {} without an answer", self.unanswered));
+            let _ = write!(line, ", {} without an answer", self.unanswered);
         }
         line.push_str("; ");
         line.push_str(&list.describe(seconds));
         if self.timed_out > 0 {
-            line.push_str(&format!("; timed out with {} not final", self.timed_out));
+            let _ = write!(line, "; timed out with {} not final", self.timed_out);
         }
-        push_run_end(
-            &mut line,
-            self.interrupted,
-            self.stopped,
-            list.unread,
-            "asked about",
-        );
+        self.end(list).describe(&mut line, "asked about");
         report(format_args!("{line}"));
+    }
+
+    fn end(&self, list: ListCounts) -> RunEnd {
+        RunEnd {
+            interrupted: self.interrupted,
+            stopped: self.stopped,
+            output: self.output,
+            unread: list.unread,
+        }
     }
 
     fn exit_status(&self, list: ListCounts) -> u8 {
@@ -573,9 +586,8 @@ impl Tally {
         if all_success
             && self.unanswered == 0
             && self.failed_calls == 0
-            && !self.stopped
             && list.invalid == 0
-            && !list.unread
+            && !self.end(list).early()
         {
             EXIT_OK
         } else {

@@ -10,21 +10,21 @@ use std::time::Instant;
 use ses_dkim_batch::state::{StateStore, Stored};
 use ses_dkim_client::{ClientError, SesClient};
 use ses_dkim_core::{
-    DkimRecordSet, Domain, OutputFormat, ROUTE53_MAX_RECORDS, ROUTE53_MAX_VALUE_CHARS,
-    RenderOptions, Renderer, Route53Limit,
+    DkimRecordSet, Domain, OutputFormat, ROUTE53_UPSERT_MAX_RECORDS,
+    ROUTE53_UPSERT_MAX_VALUE_CHARS, RenderOptions, Renderer, Route53Limit,
 };
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::cli::VerifyArgs;
 use crate::clients::clients;
-use crate::listing::{Batches, Listed, push_run_end};
+use crate::listing::{Batches, Listed, OutputEnd, RunEnd};
 use crate::progress::Progress;
 use crate::report;
 
 /// Every domain got its records.
 pub(crate) const EXIT_OK: u8 = 0;
-/// A line was invalid or a domain failed.
+/// A line was invalid or a domain failed, or the run ended before its list did.
 pub(crate) const EXIT_FAILURES: u8 = 1;
 /// Usage or configuration error; nothing was verified.
 pub(crate) const EXIT_CONFIG: u8 = 2;
@@ -80,9 +80,17 @@ impl Interrupt {
     fn watch(clients: &[SesClient], stored: bool) -> Self {
         let clients = clients.to_vec();
         let (tell, happened) = watch::channel(false);
-        tokio::spawn(async move {
-            if let Err(e) = tokio::signal::ctrl_c().await {
+        // Registered here, before the run starts, and kept for both presses: a second listener
+        // made after the first press would miss a press that came before it existed.
+        let mut presses = match CtrlC::listen() {
+            Ok(presses) => presses,
+            Err(e) => {
                 tracing::warn!("cannot watch for Ctrl-C: {e}");
+                return Self { happened };
+            }
+        };
+        tokio::spawn(async move {
+            if !presses.next().await {
                 return;
             }
             // Marked first, so that a call that ends unsent is always seen as interrupted.
@@ -96,17 +104,17 @@ impl Interrupt {
                  quits at once)"
             ));
             // A second Ctrl-C does not wait for anything.
-            if tokio::signal::ctrl_c().await.is_ok() {
-                if stored {
-                    report(format_args!(
-                        "quitting at once: the calls in flight are not stored, and a later run \
-                         with the same state file makes them again"
-                    ));
+            if presses.next().await {
+                let lost = if stored {
+                    "the calls in flight are not stored, and a later run with the same state file \
+                     makes them again"
                 } else {
-                    report(format_args!(
-                        "quitting at once: the calls in flight are not reported"
-                    ));
-                }
+                    "records not yet written are lost; SES returns a verified domain's tokens \
+                     again when it is called again"
+                };
+                report(format_args!(
+                    "quitting at once: {lost}; the output ends where it is"
+                ));
                 std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
         });
@@ -126,6 +134,39 @@ impl Interrupt {
     }
 }
 
+/// Ctrl-C presses, from one listener that lives as long as the run.
+struct CtrlC {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl CtrlC {
+    /// Starts listening.
+    fn listen() -> io::Result<Self> {
+        #[cfg(unix)]
+        {
+            let kind = tokio::signal::unix::SignalKind::interrupt();
+            tokio::signal::unix::signal(kind).map(|signal| Self { signal })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    /// Waits for the next press; `false` when no more can be received.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            self.signal.recv().await.is_some()
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
+    }
+}
+
 /// Warns when Route 53 would refuse the change batch written as one request.
 fn warn_of_route53_limits(limit: Option<Route53Limit>) {
     match limit {
@@ -140,8 +181,7 @@ fn warn_of_route53_limits(limit: Option<Route53Limit>) {
              characters of values, more than one request to Route 53 takes ({} upserted records \
              and {} characters of values, about 100 domains in one region): split the list and \
              run once per part",
-            ROUTE53_MAX_RECORDS / 2,
-            ROUTE53_MAX_VALUE_CHARS / 2
+            ROUTE53_UPSERT_MAX_RECORDS, ROUTE53_UPSERT_MAX_VALUE_CHARS
         )),
         // Not a variant this build knows: nothing to say about it.
         _ => {}
@@ -163,23 +203,25 @@ pub(crate) fn ends_the_run(client: &SesClient, error: &ClientError) -> bool {
 pub(crate) fn explain_end(client: &SesClient, error: &ClientError) -> String {
     let host = client.endpoint().host();
     let aws = host.ends_with(".amazonaws.com") || host.ends_with(".api.aws");
-    let check = match (error.is_connect(), error.is_foreign_answer(), aws) {
-        (true, _, true) => {
+    let override_names = "--endpoint-url (or AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL / the \
+                          profile's endpoint_url)";
+    let check = if error.is_connect() {
+        if aws {
             "check this machine's network connection (a firewall or proxy may block it) and the \
              region"
+                .to_owned()
+        } else {
+            format!("check {override_names} and that the server is running")
         }
-        (true, _, false) => {
-            "check --endpoint-url (or AWS_ENDPOINT_URL_SES / AWS_ENDPOINT_URL / the profile's \
-             endpoint_url) and that the server is running"
-        }
-        (false, true, true) => {
+    } else if error.is_foreign_answer() {
+        if aws {
             "this is not an SES answer: a proxy or firewall may be answering in its place"
+                .to_owned()
+        } else {
+            format!("this is not an SES answer: check that {override_names} is an SES endpoint")
         }
-        (false, true, false) => {
-            "this is not an SES answer: check that --endpoint-url (or AWS_ENDPOINT_URL_SES / \
-             AWS_ENDPOINT_URL / the profile's endpoint_url) is an SES endpoint"
-        }
-        (false, false, _) => return error.to_string(),
+    } else {
+        return error.to_string();
     };
     format!("{error}; {check}")
 }
@@ -278,9 +320,10 @@ impl Run {
                 self.progress
                     .set_position(counts.attempted() + skipped.invalid + skipped.duplicates);
                 let start = out.len() > header_len;
-                if let Err(status) = self.sink.flush(&mut out, start) {
-                    self.progress.finish();
-                    return status;
+                if let Err(end) = self.sink.flush(&mut out, start) {
+                    // Nothing more can be delivered: stop calling SES for records nobody gets.
+                    counts.output = Some(end);
+                    break 'list;
                 }
                 if interrupt.happened() {
                     counts.interrupted = true;
@@ -292,7 +335,7 @@ impl Run {
             }
         }
 
-        if !args.dry_run {
+        if !args.dry_run && counts.output.is_none() {
             self.renderer.footer(&mut out);
         }
         self.progress.finish();
@@ -300,18 +343,21 @@ impl Run {
         counts.invalid = list.invalid;
         counts.duplicates = list.duplicates;
         counts.unread = list.unread;
-        let status = counts.exit_status();
         // A run that the configuration (refused credentials, an unreachable endpoint) or Ctrl-C
         // stopped before its first record leaves an existing output file as it was; one that
         // wrote records already has its file.
-        let keep = !matches!(status, EXIT_CONFIG | EXIT_INTERRUPTED);
-        if let Err(status) = self.sink.flush(&mut out, keep) {
-            return status;
+        let keep = !matches!(counts.exit_status(), EXIT_CONFIG | EXIT_INTERRUPTED);
+        if counts.output.is_none()
+            && let Err(end) = self.sink.flush(&mut out, keep)
+        {
+            counts.output = Some(end);
         }
         if !keep {
             self.sink.abandon();
         }
-        if !args.dry_run {
+        let status = counts.exit_status();
+        // A batch cut short by its output has nothing left to warn about.
+        if !args.dry_run && counts.output.is_none() {
             match self.renderer.route53_limit() {
                 // A run that stopped before any record has no batch to warn about.
                 Some(Route53Limit::Empty) if !keep => {}
@@ -492,6 +538,8 @@ struct Counts {
     stopped: bool,
     unread: bool,
     interrupted: bool,
+    /// Why the records could no longer be written, if they could not.
+    output: Option<OutputEnd>,
 }
 
 impl Counts {
@@ -527,14 +575,17 @@ impl Counts {
             plural(self.duplicates, "duplicate")
         );
         let _ = write!(line, " in {seconds:.1}s");
-        push_run_end(
-            &mut line,
-            self.interrupted,
-            self.stopped,
-            self.unread,
-            "attempted",
-        );
+        self.end().describe(&mut line, "attempted");
         report(format_args!("{line}"));
+    }
+
+    fn end(&self) -> RunEnd {
+        RunEnd {
+            interrupted: self.interrupted,
+            stopped: self.stopped,
+            output: self.output,
+            unread: self.unread,
+        }
     }
 
     fn exit_status(&self) -> u8 {
@@ -545,7 +596,7 @@ impl Counts {
         if self.stopped && self.verified == 0 {
             return EXIT_CONFIG;
         }
-        if self.failed > 0 || self.invalid > 0 || self.stopped || self.unread {
+        if self.failed > 0 || self.invalid > 0 || self.end().early() {
             EXIT_FAILURES
         } else {
             EXIT_OK
@@ -612,9 +663,13 @@ impl Sink {
     }
 
     /// Writes and flushes what is buffered. A file not yet written to is emptied first, and
-    /// only when `start` is set; until then `out` is kept for later. A closed pipe ends the run
-    /// quietly with success, as `head` expects, and any other write error is reported.
-    fn flush(&mut self, out: &mut String, start: bool) -> Result<(), u8> {
+    /// only when `start` is set; until then `out` is kept for later.
+    ///
+    /// # Errors
+    ///
+    /// Says why nothing more can be written: a closed pipe, or another write error, which is
+    /// reported here.
+    fn flush(&mut self, out: &mut String, start: bool) -> Result<(), OutputEnd> {
         let result = match self {
             Self::Stdout(stdout) => write_all(stdout, out),
             Self::File { file, started, .. } => {
@@ -637,14 +692,7 @@ impl Sink {
             }
         };
         out.clear();
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(EXIT_OK),
-            Err(e) => {
-                report(format_args!("error: cannot write the records: {e}"));
-                Err(EXIT_FAILURES)
-            }
-        }
+        result.map_err(|e| OutputEnd::of(&e, "records"))
     }
 
     /// Leaves an output file that was never written to as it was before the run: removed if

@@ -180,23 +180,24 @@ impl ClientError {
     /// Returns `true` when the endpoint answered with a status that no retry changes and a body
     /// that is no SES document at all: an HTML or plain-text page, another service's XML, an
     /// empty body. A wrong endpoint, or a proxy answering in its place, answers every call that
-    /// way. A throttling or 5xx status is not counted (a passing outage looks like that too),
-    /// nor an SES document with unexpected content.
+    /// way. A status that is retried (429, 500, 502, 503 or 504) is not counted, since a passing
+    /// outage answers that way too, nor is an SES document with unexpected content.
     pub fn is_foreign_answer(&self) -> bool {
         match self {
             Self::Response(ResponseError::Parse(e)) => {
-                !e.kind().is_retryable()
-                    && matches!(
-                        e.kind,
-                        ParseErrorKind::Empty
-                            | ParseErrorKind::NotUtf8
-                            | ParseErrorKind::Xml(_)
-                            | ParseErrorKind::DocType
-                            | ParseErrorKind::UnknownEntity(_)
-                            | ParseErrorKind::TextOutsideRoot
-                            | ParseErrorKind::TrailingElement(_)
-                            | ParseErrorKind::UnexpectedRoot { .. }
-                    )
+                let retried = e.kind().is_retryable();
+                let not_ses = matches!(
+                    e.kind,
+                    ParseErrorKind::Empty
+                        | ParseErrorKind::NotUtf8
+                        | ParseErrorKind::Xml(_)
+                        | ParseErrorKind::DocType
+                        | ParseErrorKind::UnknownEntity(_)
+                        | ParseErrorKind::TextOutsideRoot
+                        | ParseErrorKind::TrailingElement(_)
+                        | ParseErrorKind::UnexpectedRoot { .. }
+                );
+                not_ses && !retried
             }
             Self::DeadlineExceeded(inner) => inner.is_foreign_answer(),
             _ => false,

@@ -105,13 +105,15 @@ pub enum RenderError {
     },
 }
 
-/// The most `ResourceRecord` elements one Route 53 `ChangeResourceRecordSets` request may carry;
-/// an `UPSERT`'s count twice, so a change batch of this crate's holds at most half as many.
-pub const ROUTE53_MAX_RECORDS: usize = 1_000;
+/// The most records one Route 53 change batch of `UPSERT`s may hold: a
+/// `ChangeResourceRecordSets` request takes 1,000 `ResourceRecord` elements, and counts each of
+/// an `UPSERT` twice.
+pub const ROUTE53_UPSERT_MAX_RECORDS: usize = 500;
 
-/// The most characters all `Value` elements of one Route 53 `ChangeResourceRecordSets` request
-/// may carry together; an `UPSERT`'s count twice.
-pub const ROUTE53_MAX_VALUE_CHARS: usize = 32_000;
+/// The most characters the values of one Route 53 change batch of `UPSERT`s may hold together: a
+/// `ChangeResourceRecordSets` request takes 32,000 in its `Value` elements, and counts each of an
+/// `UPSERT` twice.
+pub const ROUTE53_UPSERT_MAX_VALUE_CHARS: usize = 16_000;
 
 /// Why Route 53 would refuse the change batch a [`Renderer`] wrote as one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,8 +121,8 @@ pub const ROUTE53_MAX_VALUE_CHARS: usize = 32_000;
 pub enum Route53Limit {
     /// The batch has no change, and a request needs at least one.
     Empty,
-    /// The batch is larger than one request may be ([`ROUTE53_MAX_RECORDS`],
-    /// [`ROUTE53_MAX_VALUE_CHARS`]).
+    /// The batch is larger than one request may be ([`ROUTE53_UPSERT_MAX_RECORDS`],
+    /// [`ROUTE53_UPSERT_MAX_VALUE_CHARS`]).
     TooLarge {
         /// The records in the batch.
         records: usize,
@@ -255,9 +257,8 @@ impl Renderer {
         if self.format != OutputFormat::Route53 {
             return None;
         }
-        // Each change is an UPSERT: its record and its value count twice.
-        let too_large = self.records.saturating_mul(2) > ROUTE53_MAX_RECORDS
-            || self.value_chars.saturating_mul(2) > ROUTE53_MAX_VALUE_CHARS;
+        let too_large = self.records > ROUTE53_UPSERT_MAX_RECORDS
+            || self.value_chars > ROUTE53_UPSERT_MAX_VALUE_CHARS;
         if self.records == 0 {
             Some(Route53Limit::Empty)
         } else if too_large {
@@ -660,9 +661,10 @@ mod tests {
     fn route53_batches_are_checked_against_one_requests_limits() {
         let mut renderer = Renderer::new(OutputFormat::Route53, RenderOptions::default());
         assert_eq!(renderer.route53_limit(), Some(Route53Limit::Empty));
+        // Real tokens make values of 52 characters: 102 domains' values fit, the 103rd's do not,
+        // while 309 records are still well within the record limit.
         let set = example(None);
         let value_chars: usize = set.records.iter().map(|r| r.value().len()).sum();
-        // Values of 52 characters, counted twice: 102 domains' fit, and the 103rd is too many.
         assert_eq!(value_chars, 3 * 52);
         let mut out = String::new();
         for _ in 0..102 {
@@ -679,6 +681,39 @@ mod tests {
         );
         let csv = Renderer::new(OutputFormat::Csv, RenderOptions::default());
         assert_eq!(csv.route53_limit(), None);
+    }
+
+    #[test]
+    fn route53_batches_are_checked_against_the_record_limit_too() {
+        // One-letter tokens make values of 21 characters: 500 records fit the record limit with
+        // 10,500 characters, and the 501st record is one too many.
+        let region = Region::parse("us-east-1").unwrap();
+        let zone = DkimZone::for_region(&region).unwrap();
+        let short = |domain: &str, tokens: &[&str]| {
+            let tokens = tokens.iter().map(|t| DkimToken::new(t).unwrap()).collect();
+            let domain = Domain::parse(domain).unwrap();
+            DkimRecordSet::new(domain, region.clone(), &zone, tokens, None).unwrap()
+        };
+        let mut renderer = Renderer::new(OutputFormat::Route53, RenderOptions::default());
+        let mut out = String::new();
+        for n in 0..166 {
+            let set = short(&format!("d{n}.example"), &["a", "b", "c"]);
+            renderer.push(&set, &mut out).unwrap();
+        }
+        renderer
+            .push(&short("last.example", &["a", "b"]), &mut out)
+            .unwrap();
+        assert_eq!(renderer.route53_limit(), None, "500 records fit");
+        renderer
+            .push(&short("over.example", &["a"]), &mut out)
+            .unwrap();
+        assert_eq!(
+            renderer.route53_limit(),
+            Some(Route53Limit::TooLarge {
+                records: 501,
+                value_chars: 501 * 21
+            })
+        );
     }
 
     #[test]

@@ -163,8 +163,8 @@ pub use domain::{Domain, DomainError, DomainErrorReason};
 pub use endpoint::{Endpoint, EndpointError, EndpointVariant};
 pub use error::{ErrorKind, ParseError, ParseErrorKind, ResponseError, ServiceError};
 pub use format::{
-    OutputFormat, ROUTE53_MAX_RECORDS, ROUTE53_MAX_VALUE_CHARS, RenderError, RenderOptions,
-    Renderer, Route53Limit,
+    OutputFormat, ROUTE53_UPSERT_MAX_RECORDS, ROUTE53_UPSERT_MAX_VALUE_CHARS, RenderError,
+    RenderOptions, Renderer, Route53Limit,
 };
 pub use list::{DomainList, ListLine, parse_list_line};
 pub use pacing::{Pacer, backoff_delay};
