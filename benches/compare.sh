@@ -79,7 +79,7 @@ build_static() {
     shift
     env -u CARGO_ENCODED_RUSTFLAGS RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
         cargo build --release --quiet --target "$HOST" "$@" &&
-        ! readelf -l "$bin" | grep -q 'INTERP'
+        [[ $(readelf -l "$bin") != *INTERP* ]]
 }
 if [ "$STATIC" = 1 ]; then
     say "building both loops linked statically (slow the first time)"

@@ -5,6 +5,7 @@
 //! It speaks just enough HTTP/1.1 (keep-alive, `content-length` bodies) for the clients under
 //! test, one thread per connection.
 
+use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -213,11 +214,11 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<StubRequest>>, respond: &Responder)
         ];
         for (name, value) in defaults {
             if !response.headers.iter().any(|(n, _)| n == name) {
-                head.push_str(&format!("{name}: {value}\r\n"));
+                let _ = write!(head, "{name}: {value}\r\n");
             }
         }
         for (name, value) in &response.headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
+            let _ = write!(head, "{name}: {value}\r\n");
         }
         head.push_str("\r\n");
         if writer.write_all(head.as_bytes()).is_err()

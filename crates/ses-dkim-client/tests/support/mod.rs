@@ -7,6 +7,7 @@
 //! with a 400 before the script sees it, so a broken client cannot pass by accident.
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -582,10 +583,10 @@ async fn write_reply(socket: &mut TcpStream, reply: &Reply) -> std::io::Result<(
         .unwrap_or("Unknown");
     let mut head = format!("HTTP/1.1 {} {reason}\r\n", reply.status);
     for (name, value) in &reply.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        let _ = write!(head, "{name}: {value}\r\n");
     }
     let Some(pieces) = reply.chunks else {
-        head.push_str(&format!("content-length: {}\r\n\r\n", reply.body.len()));
+        let _ = write!(head, "content-length: {}\r\n\r\n", reply.body.len());
         socket.write_all(head.as_bytes()).await?;
         socket.write_all(&reply.body).await?;
         return socket.flush().await;
