@@ -468,14 +468,21 @@ fn table(set: &DkimRecordSet, first: bool, out: &mut String) {
     }
 }
 
+/// Appends `n` spaces, a slice at a time rather than a character at a time.
+fn push_spaces(out: &mut String, mut n: usize) {
+    const SPACES: &str = "                                                                ";
+    while n > 0 {
+        let run = n.min(SPACES.len());
+        out.push_str(SPACES.get(..run).unwrap_or_default());
+        n -= run;
+    }
+}
+
 /// Writes `  <name padded to width>  <type>  <value>` and a line break.
 fn padded_row(out: &mut String, name: &str, width: usize, record_type: &str, value: &str) {
     out.push_str("  ");
     out.push_str(name);
-    out.extend(std::iter::repeat_n(
-        ' ',
-        width.saturating_sub(name.len()) + 2,
-    ));
+    push_spaces(out, width.saturating_sub(name.len()) + 2);
     out.push_str(record_type);
     out.push_str("  ");
     out.push_str(value);
@@ -714,6 +721,16 @@ mod tests {
                 value_chars: 501 * 21
             })
         );
+    }
+
+    #[test]
+    fn spaces_are_pushed_in_any_number() {
+        for n in [0, 1, 63, 64, 65, 200] {
+            let mut out = String::from("x");
+            push_spaces(&mut out, n);
+            assert_eq!(out.len(), n + 1);
+            assert!(out[1..].bytes().all(|b| b == b' '), "{n}");
+        }
     }
 
     #[test]
