@@ -668,6 +668,12 @@ mod tests {
         assert_eq!(tally.exit_status(list), EXIT_OK);
         tally.count([known("Success"), known("success")].iter());
         assert_eq!(tally.exit_status(list), EXIT_OK);
+        // Every domain answered is Success, but the report stopped being read.
+        let closed = Tally {
+            output: Some(OutputEnd::Closed),
+            ..Tally::default()
+        };
+        assert_eq!(closed.exit_status(list), EXIT_FAILURES);
         let invalid = ListCounts {
             invalid: 1,
             ..ListCounts::default()

@@ -775,6 +775,15 @@ mod tests {
             ..Counts::default()
         };
         assert_eq!(interrupted.exit_status(), EXIT_INTERRUPTED);
+        // A closed pipe never lowers the status: not every domain got its records.
+        for output in [OutputEnd::Closed, OutputEnd::Failed] {
+            let ended = Counts {
+                verified: 2,
+                output: Some(output),
+                ..Counts::default()
+            };
+            assert_eq!(ended.exit_status(), EXIT_FAILURES, "{output:?}");
+        }
     }
 
     #[test]
