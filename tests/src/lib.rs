@@ -499,6 +499,31 @@ pub fn spawn(
     start(&mut command, bin)
 }
 
+/// Starts `bin` with `args` in the clean AWS environment of [`command`] with `home` as `HOME`,
+/// writing its stdout to `stdout` (such as one end of a pipe); its stdin is empty, and its stderr
+/// is read by the [`StderrLines`] returned with it.
+///
+/// # Errors
+///
+/// Fails when the binary cannot be started.
+pub fn spawn_to(
+    bin: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    home: &Path,
+    stdout: impl Into<Stdio>,
+) -> io::Result<(std::process::Child, StderrLines)> {
+    let mut command = command(bin, args, env, home);
+    command
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped());
+    // The command, and with it this process's copy of `stdout`, is dropped on return.
+    let mut child = start(&mut command, bin)?;
+    let stderr = StderrLines::take(&mut child);
+    Ok((child, stderr))
+}
+
 /// A child's stderr, read a line at a time on a thread of its own, so that a test can wait for a
 /// message before it goes on.
 pub struct StderrLines {

@@ -799,8 +799,6 @@ fn check_usage_errors_exit_2() {
 /// answered is `Success` (the rest were never asked about).
 #[test]
 fn status_stops_at_a_closed_pipe_and_says_so() {
-    use std::process::Stdio;
-
     let stub = status_stub(|_, _| Some("Success".to_owned()));
     let home = TempDir::new("ses-dkim-e2e-status-closed-pipe").unwrap();
     let list = home.path().join("list.txt");
@@ -819,14 +817,8 @@ fn status_stops_at_a_closed_pipe_and_says_so() {
     ];
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let mut command = ses_dkim_e2e::command(&ses_dkim(), &args, &FAKE_KEYS, home.path());
-    command
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    drop(command);
-    let stderr = ses_dkim_e2e::StderrLines::take(&mut child);
+    let (mut child, stderr) =
+        ses_dkim_e2e::spawn_to(&ses_dkim(), &args, &FAKE_KEYS, home.path(), writer).unwrap();
     let code = ses_dkim_e2e::wait_exit(&mut child, Duration::from_secs(60));
     let stderr = stderr.all(Duration::from_secs(5));
 

@@ -755,7 +755,6 @@ fn output_file_gets_the_records_and_stdout_stays_empty() {
 #[test]
 fn a_closed_pipe_stops_the_run_and_says_so() {
     use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     use std::time::Duration;
 
     let moto = Moto::start().unwrap();
@@ -788,14 +787,8 @@ fn a_closed_pipe_stops_the_run_and_says_so() {
             drop(reader);
             None
         };
-        let mut command = ses_dkim_e2e::command(&ses_dkim(), &args, &FAKE_KEYS, dir.path());
-        command
-            .stdin(Stdio::null())
-            .stdout(writer)
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        drop(command);
-        let stderr = ses_dkim_e2e::StderrLines::take(&mut child);
+        let (mut child, stderr) =
+            ses_dkim_e2e::spawn_to(&ses_dkim(), &args, &FAKE_KEYS, dir.path(), writer).unwrap();
         if let Some(reader) = reader {
             let mut line = String::new();
             BufReader::new(reader).read_line(&mut line).unwrap();
