@@ -152,7 +152,12 @@ impl ResolvedSettings {
                 name: "dkim_zone",
                 reason: e.to_string(),
             })?,
-            None => DkimZone::for_region(&region)?,
+            // A region missing from the table is most likely misspelt: said as such (with the
+            // nearest known one) before its DKIM zone is found missing too.
+            None => {
+                region.known_info()?;
+                DkimZone::for_region(&region)?
+            }
         };
 
         let base = found.retry.unwrap_or_else(RetryConfig::standard);

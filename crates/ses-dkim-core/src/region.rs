@@ -90,8 +90,9 @@ pub enum RegionError {
     Malformed(String),
     /// The name is well-formed but SES v1 is not known to run there.
     #[error(
-        "unknown SES region `{0}` (known: {known}); for a newer region give the endpoint and \
-         DKIM zone explicitly",
+        "unknown SES region `{0}`{hint} (known: {known}); for a newer region give the endpoint \
+         and DKIM zone explicitly",
+        hint = did_you_mean(.0),
         known = known_region_names()
     )]
     Unknown(String),
@@ -232,6 +233,17 @@ pub const REGIONS: &[RegionInfo] = &[
     region("eusc-de-east-1", "aws-eusc", false, None),
 ];
 
+/// Returns `: did you mean `…`?` when a known region is within two edits of `name`.
+fn did_you_mean(name: &str) -> String {
+    REGIONS
+        .iter()
+        .map(|r| (strsim::levenshtein(name, r.name), r.name))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, known)| format!(": did you mean `{known}`?"))
+        .unwrap_or_default()
+}
+
 fn known_region_names() -> String {
     REGIONS
         .iter()
@@ -247,6 +259,26 @@ mod tests {
     use super::*;
 
     const ENDPOINTS_TSV: &str = include_str!("../data/endpoints.ses-v1.tsv");
+
+    #[test]
+    fn a_misspelt_region_is_answered_with_the_nearest_known_one() {
+        let typo = Region::parse("eu-wst-1").unwrap().known_info().unwrap_err();
+        assert!(
+            typo.to_string()
+                .starts_with("unknown SES region `eu-wst-1`: did you mean `eu-west-1`? (known: "),
+            "{typo}"
+        );
+        // Nothing near: no guess.
+        let far = Region::parse("mars-north-9")
+            .unwrap()
+            .known_info()
+            .unwrap_err();
+        assert!(
+            far.to_string()
+                .starts_with("unknown SES region `mars-north-9` (known: "),
+            "{far}"
+        );
+    }
     const ZONES_TSV: &str = include_str!("../data/dkim-cname-hosted-zone-by-region.tsv");
 
     fn rows(tsv: &str) -> impl Iterator<Item = Vec<&str>> {
