@@ -1105,3 +1105,49 @@ fn ctrl_c_during_a_retry_wait_leaves_the_domain_for_the_next_run() {
     assert_eq!(fixed.requests().len(), 1, "the next run calls it again");
     assert_eq!(csv_domains(&out.stdout).len(), 3, "{}", out.stdout);
 }
+
+/// Ctrl-C while a failing attempt is in flight: the attempt finishes, its failure is reported as
+/// not retried, and no retry is announced (no "retrying" warning) or sent.
+#[test]
+fn ctrl_c_during_a_failing_attempt_announces_no_retry() {
+    let dir = TempDir::new("ses-dkim-e2e-sigint-in-flight").unwrap();
+    let list = list_file(&dir, &["a.example.com".to_owned()]);
+    let (arrived, arrival) = std::sync::mpsc::channel();
+    let arrived = std::sync::Mutex::new(arrived);
+    let stub = Stub::with(move |_, _| {
+        if let Ok(arrived) = arrived.lock() {
+            let _ = arrived.send(());
+        }
+        // Long enough for Ctrl-C to be taken before the answer comes.
+        std::thread::sleep(Duration::from_secs(2));
+        StubResponse::error(500, "InternalFailure", "try again")
+    })
+    .unwrap();
+    let endpoint = stub.endpoint();
+    let args = [
+        "verify",
+        list.to_str().unwrap(),
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        &endpoint,
+    ];
+    let mut child = spawn(&args, dir.path());
+    let mut stderr = StderrLines::take(&mut child);
+    arrival
+        .recv_timeout(Duration::from_secs(30))
+        .expect("no request in 30 s");
+    ses_dkim_e2e::interrupt(&child).unwrap();
+    stderr.wait_for("stopping: sending nothing more", Duration::from_secs(10));
+    let code = ses_dkim_e2e::wait_exit(&mut child, Duration::from_secs(30));
+    let stderr = stderr.all(Duration::from_secs(5));
+
+    assert_eq!(code, Some(130), "stderr: {stderr}");
+    assert!(
+        stderr.contains("a.example.com: not retried, sending was stopped: ")
+            && stderr.contains("InternalFailure"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    assert_eq!(stub.requests().len(), 1, "the retry was sent");
+}

@@ -312,6 +312,11 @@ impl SesClient {
                 );
                 return Err(error);
             }
+            // Stopped while this attempt was in flight: no retry to announce.
+            if self.is_sending_stopped() {
+                debug!(attempt, "not retried: sending was stopped");
+                return Err(ClientError::Stopped(Some(Box::new(error))));
+            }
             let delay = self.backoff(attempt);
             if options
                 .deadline
