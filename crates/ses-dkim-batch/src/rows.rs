@@ -111,13 +111,25 @@ impl RowWriter {
         self.emit(&text)
     }
 
+    /// Appends a batch of table rows. The rows stream, so a later batch may hold a wider cell
+    /// than any before it: its columns then widen, and a blank line and the header again start
+    /// a section aligned to the new widths.
     fn table(&mut self, rows: &[Row], text: &mut String) {
+        let mut widened = false;
         for row in rows {
             for (width, cell) in self.widths.iter_mut().zip(&row.table) {
-                *width = (*width).max(cell.chars().count());
+                let chars = cell.chars().count();
+                if chars > *width {
+                    *width = chars;
+                    widened = true;
+                }
             }
         }
-        if self.rows == 0 && !rows.is_empty() {
+        let first = self.rows == 0;
+        if !rows.is_empty() && (first || widened) {
+            if !first {
+                text.push('\n');
+            }
             let header: Vec<String> = self.columns.table.iter().map(|c| (*c).to_owned()).collect();
             table_line(&header, &self.widths, text);
         }
@@ -179,6 +191,35 @@ mod tests {
         let cells = ["a".to_owned(), "bb".to_owned(), String::new()];
         table_line(&cells, &[3, 4, 1], &mut text);
         assert_eq!(text, "a    bb\n");
+    }
+
+    #[test]
+    fn a_wider_batch_starts_a_new_aligned_section() {
+        let row = |name: &str| Row {
+            cells: vec![name.to_owned(), "x".to_owned()],
+            table: vec![name.to_owned(), "x".to_owned()],
+            json: String::new(),
+        };
+        let columns = Columns {
+            csv: &["name", "state"],
+            table: &["NAME", "STATE"],
+        };
+        let mut writer = RowWriter::new(ReportFormat::Table, columns);
+        let mut text = String::new();
+        writer.table(&[row("a.example")], &mut text);
+        writer.rows += 1;
+        writer.table(&[row("b.example")], &mut text);
+        writer.rows += 1;
+        writer.table(&[row("a-longer-name.example")], &mut text);
+        assert_eq!(
+            text,
+            "NAME       STATE\n\
+             a.example  x\n\
+             b.example  x\n\
+             \n\
+             NAME                   STATE\n\
+             a-longer-name.example  x\n"
+        );
     }
 
     #[test]
