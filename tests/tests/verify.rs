@@ -726,6 +726,74 @@ fn dry_run_prints_signed_requests_hides_the_token_and_sends_nothing() {
     assert_eq!(moto.list_identities().unwrap(), Vec::<String>::new());
 }
 
+/// A dry run shows what a real run would send, so it previews a resume: no request for a domain
+/// the state file holds. It never writes an `--output` file: asking for one is a usage error, so
+/// a records file is never overwritten with requests.
+#[test]
+fn dry_run_previews_a_resume_and_never_writes_the_output_file() {
+    let moto = Moto::start().unwrap();
+    let dir = TempDir::new("ses-dkim-e2e-dry-run-state").unwrap();
+    let state = dir.path().join("state.db");
+    let records = dir.path().join("records.csv");
+    let (state_arg, records_arg) = (state.to_str().unwrap(), records.to_str().unwrap());
+
+    let done = verify(
+        &moto,
+        &[
+            "-",
+            "--format",
+            "csv",
+            "--state",
+            state_arg,
+            "-o",
+            records_arg,
+        ],
+        Some(b"a.example\n"),
+    );
+    assert_eq!(done.code, Some(0), "stderr: {}", done.stderr);
+    let written = fs::read_to_string(&records).unwrap();
+    assert_eq!(written, expected_csv(&["a.example"]));
+
+    let refused = verify(
+        &moto,
+        &["-", "--dry-run", "--state", state_arg, "-o", records_arg],
+        Some(b"a.example\nb.example\n"),
+    );
+    assert_eq!(refused.code, Some(2), "stderr: {}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--dry-run") && refused.stderr.contains("--output"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(fs::read_to_string(&records).unwrap(), written);
+
+    let preview = verify(
+        &moto,
+        &["-", "--dry-run", "--state", state_arg],
+        Some(b"a.example\nb.example\n"),
+    );
+    assert_eq!(preview.code, Some(0), "stderr: {}", preview.stderr);
+    assert_eq!(
+        preview.stdout.matches("POST ").count(),
+        1,
+        "{}",
+        preview.stdout
+    );
+    assert!(
+        preview.stdout.contains("&Domain=b.example\n") && !preview.stdout.contains("a.example"),
+        "{}",
+        preview.stdout
+    );
+    assert_eq!(
+        normalise_seconds(&preview.stderr),
+        "ses-dkim: dry run: 1 request signed, nothing sent (1 done in the state file), 0 failed, \
+         0 invalid lines, 0 duplicates skipped in N.Ns\n"
+    );
+    let mut identities = moto.list_identities().unwrap();
+    identities.sort();
+    assert_eq!(identities, ["a.example"], "the dry runs sent nothing");
+}
+
 #[test]
 fn output_file_gets_the_records_and_stdout_stays_empty() {
     let moto = Moto::start().unwrap();

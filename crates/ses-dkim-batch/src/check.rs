@@ -40,11 +40,14 @@ use crate::verify::{
 pub(crate) const EXIT_HELP: &str = crate::cli::with_configuration!(
     "\
 Exit status:
-  0  every expected record is published and right
-  1  a record is missing, wrong, doubled or could not be looked up, a domain has no tokens, a
-     line was invalid, or a call failed (each is reported), or the run ended early because the
-     list could not be read or the report could not be written
-  2  usage or configuration error, including credentials SES refuses"
+    0  every expected record is published and right
+    1  a record is missing, wrong, doubled or could not be looked up, a domain has no tokens, a
+       line was invalid, or a call failed (each is reported), or the run ended early because the
+       list could not be read or the report could not be written
+    2  usage or configuration error, including credentials SES refuses, a skewed clock, an
+       untrusted endpoint certificate or an endpoint that cannot be connected to or does not
+       answer as SES does, before any call succeeded
+  130  Ctrl-C stopped the run (what was checked is printed)"
 );
 
 /// How many DNS lookups may be in flight at once.

@@ -27,21 +27,22 @@ pub(crate) use with_configuration;
 const AFTER_HELP: &str = with_configuration!(
     "\
 Exit status: 0 when everything asked for is in order, 1 when a line, a domain or a record is
-not (each is reported on stderr), 2 for a usage or configuration error (nothing was done);
-each command's --help says what it checks."
+not (each is reported on stderr), 2 for a usage or configuration error (nothing was done), 130
+when Ctrl-C stopped the run; each command's --help says what it checks."
 );
 
 /// The ending of `verify --help`.
 const VERIFY_AFTER_HELP: &str = with_configuration!(
     "\
 Exit status:
-  0  every domain got its records
-  1  a line was invalid or a domain failed (each is reported on stderr), or the run ended
-     early because the list could not be read or the records could not be written (a closed
-     pipe, as after `| head`)
-  2  usage or configuration error, including missing credentials, and credentials SES refuses,
-     a skewed clock, an untrusted endpoint certificate or an endpoint that cannot be connected
-     to before any domain was verified (nothing was verified)"
+    0  every domain got its records
+    1  a line was invalid or a domain failed (each is reported on stderr), or the run ended
+       early because the list could not be read or the records could not be written (a closed
+       pipe, as after `| head`)
+    2  usage or configuration error, including missing credentials, and credentials SES refuses,
+       a skewed clock, an untrusted endpoint certificate or an endpoint that cannot be connected
+       to or does not answer as SES does, before any domain was verified (nothing was verified)
+  130  Ctrl-C stopped the run (the calls already sent were finished, and stored with --state)"
 );
 
 /// Verify domains with Amazon SES Easy DKIM and print the CNAME records to publish.
@@ -143,8 +144,9 @@ pub(crate) struct VerifyArgs {
     #[arg(long, requires = "state")]
     pub(crate) retry_failed: bool,
 
-    /// Print the signed request for each domain (secrets hidden) and send nothing.
-    #[arg(long)]
+    /// Print to stdout the signed request of each call a run would make (none for results in
+    /// --state; the session token hidden, the signature valid for minutes) and send nothing.
+    #[arg(long, conflicts_with = "output")]
     pub(crate) dry_run: bool,
 }
 

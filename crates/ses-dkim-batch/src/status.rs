@@ -71,12 +71,15 @@ pub(crate) struct StatusArgs {
 pub(crate) const EXIT_HELP: &str = crate::cli::with_configuration!(
     "\
 Exit status:
-  0  every domain is Success in every region
-  1  a domain is not (Pending, TemporaryFailure, NotStarted, Failed, NotFound or a state this
-     version does not know), a line was invalid, or a call failed (each is reported on stderr),
-     or the run ended early because the list could not be read or the report could not be
-     written
-  2  usage or configuration error, including credentials SES refuses"
+    0  every domain is Success in every region
+    1  a domain is not (Pending, TemporaryFailure, NotStarted, Failed, NotFound or a state this
+       version does not know), a line was invalid, or a call failed (each is reported on stderr),
+       or the run ended early because the list could not be read or the report could not be
+       written
+    2  usage or configuration error, including credentials SES refuses, a skewed clock, an
+       untrusted endpoint certificate or an endpoint that cannot be connected to or does not
+       answer as SES does, before any call succeeded
+  130  Ctrl-C stopped the run (what was answered is printed)"
 );
 
 /// Runs the command and returns the exit status.

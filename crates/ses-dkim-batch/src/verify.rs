@@ -100,8 +100,8 @@ impl Interrupt {
             }
             // A call in flight may take until its timeout: say what the run is waiting for.
             report(format_args!(
-                "stopping: sending nothing more, finishing the calls already sent (Ctrl-C again \
-                 quits at once)"
+                "stopping: sending nothing more, finishing the calls already sent, which can take \
+                 until their 20 s timeout (Ctrl-C again quits at once)"
             ));
             // A second Ctrl-C does not wait for anything.
             if presses.next().await {
@@ -311,7 +311,8 @@ impl Run {
                     continue;
                 }
                 if args.dry_run {
-                    self.dry_run(&domain, &place, &mut out, &mut counts).await;
+                    self.dry_run(&domain, &place, args.retry_failed, &mut out, &mut counts)
+                        .await;
                 } else {
                     self.verify(&domain, &place, args.retry_failed, &mut out, &mut counts)
                         .await;
@@ -381,37 +382,11 @@ impl Run {
         let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(self.clients.len());
         let mut tasks = JoinSet::new();
         for (index, client) in self.clients.iter().enumerate() {
-            let stored = match &self.state {
-                Some(state) => state.get(domain, client.region()).unwrap_or_else(|e| {
-                    report(format_args!("{place}: cannot read the state file: {e}"));
-                    None
-                }),
-                None => None,
-            };
-            let outcome = match stored {
-                Some(Stored::Verified { tokens, request_id }) => {
-                    counts.from_state += 1;
-                    let set = DkimRecordSet::new(
-                        domain.clone(),
-                        client.region().clone(),
-                        client.dkim_zone(),
-                        tokens,
-                        request_id,
-                    );
-                    Some(match set {
-                        Ok(set) => Outcome::Records(set),
-                        Err(e) => Outcome::Failed(e.to_string()),
-                    })
-                }
-                Some(Stored::Failed { message, .. }) if !retry_failed => Some(Outcome::Failed(
-                    format!("failed in an earlier run (--retry-failed tries again): {message}"),
-                )),
-                _ => {
-                    let (client, domain) = (client.clone(), domain.clone());
-                    tasks.spawn(async move { (index, client.verify(&domain).await) });
-                    None
-                }
-            };
+            let outcome = self.stored_outcome(domain, client, retry_failed, place, counts);
+            if outcome.is_none() {
+                let (client, domain) = (client.clone(), domain.clone());
+                tasks.spawn(async move { (index, client.verify(&domain).await) });
+            }
             outcomes.push(outcome);
         }
 
@@ -460,6 +435,44 @@ impl Run {
         }
     }
 
+    /// Returns what the state file already says of `domain` in `client`'s region, as the outcome
+    /// to report in place of a call: its records, or (unless `retry_failed`) its earlier failure.
+    /// `None` means that SES is to be called.
+    fn stored_outcome(
+        &self,
+        domain: &Domain,
+        client: &SesClient,
+        retry_failed: bool,
+        place: &str,
+        counts: &mut Counts,
+    ) -> Option<Outcome> {
+        let state = self.state.as_ref()?;
+        let stored = state.get(domain, client.region()).unwrap_or_else(|e| {
+            report(format_args!("{place}: cannot read the state file: {e}"));
+            None
+        })?;
+        match stored {
+            Stored::Verified { tokens, request_id } => {
+                counts.from_state += 1;
+                let set = DkimRecordSet::new(
+                    domain.clone(),
+                    client.region().clone(),
+                    client.dkim_zone(),
+                    tokens,
+                    request_id,
+                );
+                Some(match set {
+                    Ok(set) => Outcome::Records(set),
+                    Err(e) => Outcome::Failed(e.to_string()),
+                })
+            }
+            Stored::Failed { message, .. } if !retry_failed => Some(Outcome::Failed(format!(
+                "failed in an earlier run (--retry-failed tries again): {message}"
+            ))),
+            Stored::Failed { .. } => None,
+        }
+    }
+
     /// Stores one call's result the moment it arrives and turns it into an outcome.
     ///
     /// A call that Ctrl-C kept from being sent or retried, and a failure that ends the run, are
@@ -504,25 +517,38 @@ impl Run {
         }
     }
 
+    /// Prints the signed request of each call a real run would make for `domain`: none for a
+    /// region whose result the state file holds (a stored failure is reported as a real run
+    /// reports it, unless `retry_failed`).
     async fn dry_run(
         &mut self,
         domain: &Domain,
         place: &str,
+        retry_failed: bool,
         out: &mut String,
         counts: &mut Counts,
     ) {
         for client in &self.clients {
-            match client.signed_request(domain).await {
-                Ok(request) => {
-                    out.push_str(&describe_request(&request));
-                    counts.verified += 1;
-                }
-                Err(e) => {
+            match self.stored_outcome(domain, client, retry_failed, place, counts) {
+                Some(Outcome::Failed(message)) => {
                     self.progress
-                        .println(format_args!("{place}: {domain}: {e}"));
+                        .println(format_args!("{place}: {domain}: {message}"));
                     counts.failed += 1;
-                    counts.stopped |= e.repeats_on_every_call();
                 }
+                // Done in an earlier run: a real run prints its records and sends nothing.
+                Some(_) => {}
+                None => match client.signed_request(domain).await {
+                    Ok(request) => {
+                        out.push_str(&describe_request(&request));
+                        counts.verified += 1;
+                    }
+                    Err(e) => {
+                        self.progress
+                            .println(format_args!("{place}: {domain}: {e}"));
+                        counts.failed += 1;
+                        counts.stopped |= e.repeats_on_every_call();
+                    }
+                },
             }
         }
     }
@@ -558,7 +584,9 @@ impl Counts {
         } else {
             format!("{} verified", self.verified)
         };
-        if self.from_state > 0 {
+        if self.from_state > 0 && dry_run {
+            let _ = write!(line, " ({} done in the state file)", self.from_state);
+        } else if self.from_state > 0 {
             let _ = write!(line, " ({} from the state file)", self.from_state);
         }
         let _ = write!(line, ", {} failed", self.failed);
