@@ -29,21 +29,32 @@ CONC_PAIRS=${CONC_PAIRS:-3}
 SPAWN_RUNS=${SPAWN_RUNS:-40}
 STUB_CPU=${STUB_CPU:-0}
 LOOP_CPU=${LOOP_CPU:-1}
-OUT=${OUT:-target/compare}
 STATIC=${STATIC:-1}
 
-CLIENT=target/release/client-loop
-SDK=benches/sdk-loop/target/release/sdk-loop
-RAW=target/release/raw-loop
-STUB=target/release/ses-stub
-
-mkdir -p "$OUT"
 say() { printf 'compare: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
 for tool in taskset valgrind; do
     command -v "$tool" > /dev/null || die "$tool is missing (apt-get install $tool)"
 done
+[ "$(nproc)" -ge 2 ] || die "needs two CPUs, one for the stub (STUB_CPU) and one for the loops (LOOP_CPU)"
+
+# Where cargo puts each workspace's builds: CARGO_TARGET_DIR or build.target-dir may move them.
+target_dir() {
+    cargo metadata --format-version 1 --no-deps --manifest-path "$1" |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'
+}
+TARGET=$(target_dir Cargo.toml)
+SDK_TARGET=$(target_dir benches/sdk-loop/Cargo.toml)
+[ -n "$TARGET" ] && [ -n "$SDK_TARGET" ] || die "cargo metadata names no target directory"
+OUT=${OUT:-$TARGET/compare}
+
+CLIENT=$TARGET/release/client-loop
+SDK=$SDK_TARGET/release/sdk-loop
+RAW=$TARGET/release/raw-loop
+STUB=$TARGET/release/ses-stub
+
+mkdir -p "$OUT"
 
 # --- build -------------------------------------------------------------------------------------
 
@@ -58,8 +69,8 @@ cargo build --release --quiet -p ses-dkim-lambda || say "ses-dkim-lambda does no
 # Both loops again, linked statically (glibc's `crt-static`) into target directories of their own.
 # An explicit target keeps the flag off build scripts and proc macros.
 HOST=$(rustc -vV | sed -n 's/^host: //p')
-STATIC_CLIENT=target/static-link/$HOST/release/client-loop
-STATIC_SDK=benches/sdk-loop/target/static-link/$HOST/release/sdk-loop
+STATIC_CLIENT=$TARGET/static-link/$HOST/release/client-loop
+STATIC_SDK=$SDK_TARGET/static-link/$HOST/release/sdk-loop
 case $STATIC in
     0 | 1) ;;
     *) die "STATIC must be 0 or 1, not '$STATIC'" ;;
@@ -83,9 +94,9 @@ build_static() {
 }
 if [ "$STATIC" = 1 ]; then
     say "building both loops linked statically (slow the first time)"
-    if ! build_static "$STATIC_CLIENT" --target-dir target/static-link \
+    if ! build_static "$STATIC_CLIENT" --target-dir "$TARGET/static-link" \
         -p ses-dkim-benches --bin client-loop ||
-        ! build_static "$STATIC_SDK" --target-dir benches/sdk-loop/target/static-link \
+        ! build_static "$STATIC_SDK" --target-dir "$SDK_TARGET/static-link" \
             --manifest-path benches/sdk-loop/Cargo.toml; then
         say "no statically linked pair: the static builds failed (is static glibc installed?)"
         STATIC=0
@@ -200,7 +211,9 @@ OURS_RSS=$(col 11) SDK_RSS=$(col 12) RAW_CPU=$(col 13)
 two() { awk '{ printf "%.2f", $1 }'; }
 CPU_RATIOS=$(awk -F'\t' '{ print $8 / $7 }' "$OUT/pairs.tsv" | median | two)
 WALL_RATIOS=$(awk -F'\t' '{ print $2 / $1 }' "$OUT/pairs.tsv" | median | two)
+P50_RATIOS=$(awk -F'\t' '{ print $5 / $4 }' "$OUT/pairs.tsv" | median | two)
 FLOOR_RATIOS=$(awk -F'\t' '{ print $1 / $3 }' "$OUT/pairs.tsv" | median | two)
+SDK_FLOOR_RATIOS=$(awk -F'\t' '{ print $2 / $3 }' "$OUT/pairs.tsv" | median | two)
 # The floor's CPU per call bounds every client's: the SDK over the floor is the most any client
 # can be ahead of the SDK in CPU per call on this machine.
 CPU_CEILING=$(awk -F'\t' '{ print $8 / $13 }' "$OUT/pairs.tsv" | median | two)
@@ -305,8 +318,8 @@ stop_stub "$OUT/stub.log" "$EXPECTED"
 
 OURS_SIZE=$(stripped_size "$CLIENT")
 SDK_SIZE=$(stripped_size "$SDK")
-BATCH_SIZE=$(stripped_size target/release/ses-dkim)
-LAMBDA_SIZE=$(stripped_size target/release/ses-dkim-lambda)
+BATCH_SIZE=$(stripped_size "$TARGET/release/ses-dkim")
+LAMBDA_SIZE=$(stripped_size "$TARGET/release/ses-dkim-lambda")
 
 # --- report --------------------------------------------------------------------------------------
 
@@ -320,7 +333,11 @@ USER_RATIO=$(ratio "$SDK_USER" "$OURS_USER")
 
 {
     echo "ses-dkim-client against aws-sdk-ses $SDK_VERSION, $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)),"
-    echo "stub on CPU $STUB_CPU, loops on CPU $LOOP_CPU, current-thread tokio runtime on both sides."
+    echo "stub on CPU $STUB_CPU, loops on CPU $LOOP_CPU, current-thread tokio runtime on both sides;"
+    echo "$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2> /dev/null || echo '?')$(git diff --quiet HEAD 2> /dev/null || echo ' with changes'), $(rustc --version)."
+    echo
+    echo "Each ratio of repeated runs is the median of the pairs' own ratios; the figures beside it are"
+    echo "the medians of each side's figures."
     echo
     echo "| figure | ses-dkim | aws-sdk-ses | ratio | goal | |"
     echo "|---|---:|---:|---:|---|---|"
@@ -328,9 +345,9 @@ USER_RATIO=$(ratio "$SDK_USER" "$OURS_USER")
     echo "| client CPU per call, user + kernel (median of $PAIRS) | $OURS_CPU us | $SDK_CPU us | $CPU_RATIOS x less | 6 x less | $(goal "$CPU_RATIOS" '>=' 6) |"
     echo "| of which user-space CPU per call | $OURS_USER us | $SDK_USER us | $USER_RATIO x less | | |"
     echo "| the floor's CPU per call (no client: pre-built bytes, blocking socket) | $RAW_CPU us | | $CPU_CEILING x less than the SDK: the most any client can reach here | | |"
-    echo "| wall per call, mean ($N sequential calls) | $OURS_MEAN us | $SDK_MEAN us | $WALL_RATIOS x faster | | |"
-    echo "| wall per call, p50 | $OURS_P50 us | $SDK_P50 us | $(ratio "$SDK_P50" "$OURS_P50") x faster | | |"
-    echo "| wall per call against the raw floor ($RAW_MEAN us, $RAW_IR instructions) | $FLOOR_RATIOS x floor | $(ratio "$SDK_MEAN" "$RAW_MEAN") x floor | | at most 2.5 x floor | $(goal "$FLOOR_RATIOS" '<=' 2.5) |"
+    echo "| wall per call, mean of $N sequential calls (median of $PAIRS) | $OURS_MEAN us | $SDK_MEAN us | $WALL_RATIOS x faster | | |"
+    echo "| wall per call, p50 (median of $PAIRS) | $OURS_P50 us | $SDK_P50 us | $P50_RATIOS x faster | | |"
+    echo "| wall per call against the raw floor ($RAW_MEAN us, $RAW_IR instructions) | $FLOOR_RATIOS x floor | $SDK_FLOOR_RATIOS x floor | | at most 2.5 x floor | $(goal "$FLOOR_RATIOS" '<=' 2.5) |"
     echo "| $CONC concurrent callers, calls a second (median of $CONC_PAIRS) | $OURS_CPS | $SDK_CPS | $CONC_RATIO x more | 5 x more | $(goal "$CONC_RATIO" '>=' 5) |"
     echo "| spawn + one call + exit ($SPAWN_TOOL) | $(printf '%.2f' "$OURS_SPAWN") ms | $(printf '%.2f' "$SDK_SPAWN") ms | $SPAWN_RATIO of the SDK | at most 0.5 | $(goal "$SPAWN_RATIO" '<=' 0.5) |"
     echo "| peak RSS, spawn + one call + exit | $OURS_SPAWN_RSS KiB | $SDK_SPAWN_RSS KiB | $RSS_RATIO of the SDK | at most 0.5 | $(goal "$RSS_RATIO" '<=' 0.5) |"
@@ -348,4 +365,10 @@ USER_RATIO=$(ratio "$SDK_USER" "$OURS_USER")
     echo "| pair | ses-dkim mean us | SDK mean us | SDK / ses-dkim | ses-dkim CPU us | SDK CPU us | SDK / ses-dkim | floor mean us | ses-dkim / floor |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s' "$PAIR_ROWS"
+    echo
+    echo "$CONC concurrent callers, pairs of $CONC_N calls, ses-dkim then aws-sdk-ses:"
+    echo
+    echo "| pair | ses-dkim calls a second | SDK calls a second | ses-dkim / SDK |"
+    echo "|---:|---:|---:|---:|"
+    awk -F'\t' '{ printf "| %d | %d | %d | %.2f |\n", NR, $1, $2, $1 / $2 }' "$OUT/conc.tsv"
 } | tee "$OUT/compare.md"
