@@ -982,7 +982,8 @@ fn usage_errors_exit_2() {
             out.stderr
         );
     }
-    // A region unknown to the table, with an endpoint given, still needs its DKIM zone.
+    // A region unknown to the table, with an endpoint given, is named as unknown first, with the
+    // nearest known one and both settings a newer region needs.
     let endpoint = [
         "--region",
         "eu-wst-1",
@@ -994,7 +995,9 @@ fn usage_errors_exit_2() {
     let out = run(&bin, &args, &FAKE_KEYS, Some(list)).unwrap();
     assert_eq!(out.code, Some(2), "stderr: {}", out.stderr);
     assert!(
-        out.stderr.contains("is the region spelt right?") && out.stderr.contains("--dkim-zone"),
+        out.stderr
+            .contains("unknown SES region `eu-wst-1`: did you mean `eu-west-1`?")
+            && out.stderr.contains("--endpoint-url and --dkim-zone"),
         "{}",
         out.stderr
     );
@@ -1082,7 +1085,9 @@ fn output_over_the_list_itself_is_refused() {
             path_arg,
             "--region",
             "us-east-1",
-            "--dry-run",
+            // Refused before any call; were one made, nothing listens here.
+            "--endpoint-url",
+            "http://127.0.0.1:9",
             "--output",
             path_arg,
         ],

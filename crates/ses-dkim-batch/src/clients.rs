@@ -56,16 +56,18 @@ pub(crate) async fn clients(
 fn explain(error: &ConfigError, ses: &SesArgs) -> String {
     let region_flag = !ses.region.is_empty();
     match error {
+        // Found unknown by the DKIM-zone lookup or by the endpoint table: the same advice.
+        ConfigError::Region(RegionError::Unknown(_))
+        | ConfigError::Endpoint(EndpointError::Region(RegionError::Unknown(_))) => format!(
+            "{error} (--endpoint-url and --dkim-zone); {}",
+            region_origin(region_flag)
+        ),
         ConfigError::Region(_) => format!("{error}; {}", region_origin(region_flag)),
         ConfigError::Endpoint(
             EndpointError::InvalidUrl { .. }
             | EndpointError::SmtpHost(_)
             | EndpointError::CustomWithVariant,
         ) => format!("{error}; {}", endpoint_origin(ses.endpoint_url.is_some())),
-        ConfigError::Endpoint(EndpointError::Region(RegionError::Unknown(_))) => format!(
-            "{error} (--endpoint-url and --dkim-zone); {}",
-            region_origin(region_flag)
-        ),
         ConfigError::Zone(ZoneError::UnknownRegion(_) | ZoneError::Undocumented(_)) => {
             format!("{error}, with --dkim-zone")
         }
