@@ -28,13 +28,11 @@ use tracing::debug;
 
 use crate::cli::SesArgs;
 use crate::clients::clients;
-use crate::listing::{Batches, ListCounts, Listed, OutputEnd, RunEnd, label};
+use crate::listing::{Batches, ListCounts, Listed, RunEnd, label};
 use crate::report;
 use crate::rows::{Columns, ReportFormat, Row, RowWriter, to_json};
 use crate::status::{Answer, ask, plural};
-use crate::verify::{
-    EXIT_CONFIG, EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, ends_the_run, explain_end,
-};
+use crate::verify::{EXIT_CONFIG, ends_the_run, explain_end};
 
 /// The exit statuses of `ses-dkim check`, for its help.
 pub(crate) const EXIT_HELP: &str = crate::cli::with_configuration!(
@@ -277,7 +275,7 @@ impl Run {
         loop {
             let batch = tokio::select! {
                 biased;
-                _ = &mut interrupt => { self.tally.interrupted = true; break }
+                _ = &mut interrupt => { self.tally.end.interrupted = true; break }
                 batch = self.batches.next() => batch,
             };
             let batch = match batch {
@@ -285,28 +283,28 @@ impl Run {
                 Ok(None) => break,
                 Err(message) => {
                     report(format_args!("error: {message}"));
-                    self.tally.stopped = true;
+                    self.tally.end.stopped = true;
                     break;
                 }
             };
             let rows = tokio::select! {
                 biased;
-                _ = &mut interrupt => { self.tally.interrupted = true; break }
+                _ = &mut interrupt => { self.tally.end.interrupted = true; break }
                 rows = self.check(&batch) => rows,
             };
             if let Err(end) = self.writer.write(&rows) {
                 // Nobody reads the findings any more: look up no more.
-                self.tally.output = Some(end);
+                self.tally.end.output = Some(end);
                 break;
             }
-            if self.tally.stopped {
+            if self.tally.end.stopped {
                 break;
             }
         }
-        if self.tally.output.is_none()
+        if self.tally.end.output.is_none()
             && let Err(end) = self.writer.finish()
         {
-            self.tally.output = Some(end);
+            self.tally.end.output = Some(end);
         }
         let list = self.batches.counts();
         self.tally.summarise(list, started.elapsed().as_secs_f64());
@@ -319,7 +317,7 @@ impl Run {
         let mut sets: Vec<DkimRecordSet> = Vec::new();
         for index in 0..self.clients.len() {
             sets.extend(self.expected(batch, index).await);
-            if self.tally.stopped {
+            if self.tally.end.stopped {
                 break;
             }
         }
@@ -455,7 +453,7 @@ impl Run {
                     ));
                     self.tally.without_tokens += ask_ses.len() as u64;
                     self.tally.failed_calls += 1;
-                    self.tally.stopped |= ends;
+                    self.tally.end.stopped |= ends;
                 }
             }
         }
@@ -555,10 +553,8 @@ struct Tally {
     /// Domain and region pairs with no expected records.
     without_tokens: u64,
     failed_calls: u64,
-    stopped: bool,
-    interrupted: bool,
-    /// Why the report could no longer be written, if it could not.
-    output: Option<OutputEnd>,
+    /// How the run ended, if before the end of its list (which the list's counts say).
+    end: RunEnd,
 }
 
 impl Tally {
@@ -602,37 +598,25 @@ impl Tally {
 
     fn end(&self, list: ListCounts) -> RunEnd {
         RunEnd {
-            interrupted: self.interrupted,
-            stopped: self.stopped,
-            output: self.output,
             unread: list.unread,
+            ..self.end
         }
     }
 
     fn exit_status(&self, list: ListCounts) -> u8 {
-        if self.interrupted {
-            return EXIT_INTERRUPTED;
-        }
-        if self.stopped && self.records() == 0 {
-            return EXIT_CONFIG;
-        }
-        let all_ok = self.records() == self.ok;
-        if all_ok
+        let in_order = self.records() == self.ok
             && self.without_tokens == 0
             && self.failed_calls == 0
-            && list.invalid == 0
-            && !self.end(list).early()
-        {
-            EXIT_OK
-        } else {
-            EXIT_FAILURES
-        }
+            && list.invalid == 0;
+        // Refused credentials or a skewed clock before anything worked: a configuration error.
+        self.end(list).exit_status(self.records() > 0, in_order)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::{EXIT_CONFIG, EXIT_FAILURES, EXIT_OK};
 
     #[test]
     fn resolver_addresses() {
@@ -673,7 +657,10 @@ mod tests {
         };
         assert_eq!(no_tokens.exit_status(list), EXIT_FAILURES);
         let refused = Tally {
-            stopped: true,
+            end: RunEnd {
+                stopped: true,
+                ..RunEnd::default()
+            },
             failed_calls: 1,
             without_tokens: 2,
             ..Tally::default()

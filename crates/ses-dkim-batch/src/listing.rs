@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 use crate::report;
+use crate::verify::{EXIT_CONFIG, EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK};
 
 /// One domain of the list, with where it stands.
 #[derive(Debug, Clone)]
@@ -89,6 +90,22 @@ impl RunEnd {
     /// Returns `true` when the run ended before its list did, for any reason.
     pub(crate) fn early(&self) -> bool {
         self.interrupted || self.stopped || self.output.is_some() || self.unread
+    }
+
+    /// Returns the exit status of a run that ended this way: 130 after Ctrl-C; 2 when an error
+    /// that every call would repeat stopped it before `anything_done` (a configuration error,
+    /// in effect); 0 when everything was `in_order` and the run reached the end of its list;
+    /// 1 otherwise.
+    pub(crate) fn exit_status(&self, anything_done: bool, in_order: bool) -> u8 {
+        if self.interrupted {
+            EXIT_INTERRUPTED
+        } else if self.stopped && !anything_done {
+            EXIT_CONFIG
+        } else if in_order && !self.early() {
+            EXIT_OK
+        } else {
+            EXIT_FAILURES
+        }
     }
 
     /// Appends the clauses that say how the run ended early, leaving the remaining domains not

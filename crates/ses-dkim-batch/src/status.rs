@@ -21,12 +21,10 @@ use tokio::task::JoinSet;
 
 use crate::cli::SesArgs;
 use crate::clients::clients;
-use crate::listing::{Batches, ListCounts, Listed, OutputEnd, RunEnd};
+use crate::listing::{Batches, ListCounts, Listed, RunEnd};
 use crate::report;
 use crate::rows::{Columns, ReportFormat, Row, RowWriter, to_json};
-use crate::verify::{
-    EXIT_CONFIG, EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, ends_the_run, explain_end,
-};
+use crate::verify::{EXIT_CONFIG, ends_the_run, explain_end};
 
 /// Arguments of `ses-dkim status`.
 #[derive(Debug, Args)]
@@ -277,7 +275,7 @@ impl Run {
             self.tally.count(answers.iter().flatten().flatten());
             if let Err(end) = self.writer.write(&rows) {
                 // Nobody reads the answers any more: ask no more.
-                self.tally.output = Some(end);
+                self.tally.end.output = Some(end);
                 break;
             }
         }
@@ -296,7 +294,7 @@ impl Run {
         }
 
         let mut round = 1;
-        while !self.tally.interrupted && !self.tally.stopped {
+        while !self.tally.end.interrupted && !self.tally.end.stopped {
             let waiting = tracked
                 .iter()
                 .flat_map(|t| &t.answers)
@@ -316,12 +314,12 @@ impl Run {
             ));
             tokio::select! {
                 biased;
-                _ = &mut interrupt => { self.tally.interrupted = true; break }
+                _ = &mut interrupt => { self.tally.end.interrupted = true; break }
                 () = tokio::time::sleep(interval) => {}
             }
             tokio::select! {
                 biased;
-                _ = &mut interrupt => { self.tally.interrupted = true; break }
+                _ = &mut interrupt => { self.tally.end.interrupted = true; break }
                 () = self.ask_again(&mut tracked) => {}
             }
             round += 1;
@@ -354,7 +352,7 @@ impl Run {
             .count(tracked.iter().flat_map(|t| t.answers.iter().flatten()));
         for chunk in rows.chunks(1000) {
             if let Err(end) = self.writer.write(chunk) {
-                self.tally.output = Some(end);
+                self.tally.end.output = Some(end);
                 break;
             }
         }
@@ -368,25 +366,25 @@ impl Run {
         &mut self,
         interrupt: &mut Pin<&mut F>,
     ) -> Option<(Vec<Listed>, Vec<Vec<Option<Answer>>>)> {
-        if self.tally.stopped {
+        if self.tally.end.stopped {
             return None;
         }
         let batch = tokio::select! {
             biased;
-            _ = interrupt.as_mut() => { self.tally.interrupted = true; return None }
+            _ = interrupt.as_mut() => { self.tally.end.interrupted = true; return None }
             batch = self.batches.next() => batch,
         };
         let batch = match batch {
             Ok(batch) => batch?,
             Err(message) => {
                 report(format_args!("error: {message}"));
-                self.tally.stopped = true;
+                self.tally.end.stopped = true;
                 return None;
             }
         };
         let answers = tokio::select! {
             biased;
-            _ = interrupt.as_mut() => { self.tally.interrupted = true; return None }
+            _ = interrupt.as_mut() => { self.tally.end.interrupted = true; return None }
             answers = self.ask_all(&batch) => answers,
         };
         Some((batch, answers))
@@ -462,7 +460,7 @@ impl Run {
                     // The earlier answers stay; the next round asks again.
                     Err(e) => self.failed_call(&listed, index, &e),
                 }
-                if self.tally.stopped {
+                if self.tally.end.stopped {
                     return;
                 }
             }
@@ -494,14 +492,14 @@ impl Run {
             plural(batch.len() as u64, "domain"),
         ));
         self.tally.failed_calls += 1;
-        self.tally.stopped |= ends;
+        self.tally.end.stopped |= ends;
     }
 
     fn end(mut self) -> u8 {
-        if self.tally.output.is_none()
+        if self.tally.end.output.is_none()
             && let Err(end) = self.writer.finish()
         {
-            self.tally.output = Some(end);
+            self.tally.end.output = Some(end);
         }
         let list = self.batches.counts();
         self.tally
@@ -519,10 +517,8 @@ struct Tally {
     failed_calls: u64,
     /// With --wait: the pairs still not final when time ran out.
     timed_out: u64,
-    stopped: bool,
-    interrupted: bool,
-    /// Why the report could no longer be written, if it could not.
-    output: Option<OutputEnd>,
+    /// How the run ended, if before the end of its list (which the list's counts say).
+    end: RunEnd,
 }
 
 impl Tally {
@@ -570,32 +566,17 @@ impl Tally {
 
     fn end(&self, list: ListCounts) -> RunEnd {
         RunEnd {
-            interrupted: self.interrupted,
-            stopped: self.stopped,
-            output: self.output,
             unread: list.unread,
+            ..self.end
         }
     }
 
     fn exit_status(&self, list: ListCounts) -> u8 {
-        if self.interrupted {
-            return EXIT_INTERRUPTED;
-        }
-        // Refused credentials or a skewed clock before anything worked: a configuration error.
-        if self.stopped && self.answered() == 0 {
-            return EXIT_CONFIG;
-        }
         let all_success = self.states.iter().skip(1).all(|n| *n == 0);
-        if all_success
-            && self.unanswered == 0
-            && self.failed_calls == 0
-            && list.invalid == 0
-            && !self.end(list).early()
-        {
-            EXIT_OK
-        } else {
-            EXIT_FAILURES
-        }
+        let in_order =
+            all_success && self.unanswered == 0 && self.failed_calls == 0 && list.invalid == 0;
+        // Refused credentials or a skewed clock before anything worked: a configuration error.
+        self.end(list).exit_status(self.answered() > 0, in_order)
     }
 }
 
@@ -611,6 +592,8 @@ pub(crate) fn plural(n: u64, word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::listing::OutputEnd;
+    use crate::verify::{EXIT_CONFIG, EXIT_FAILURES, EXIT_OK};
 
     fn known(status: &str) -> Answer {
         Answer::Known {
@@ -673,7 +656,10 @@ mod tests {
         assert_eq!(tally.exit_status(list), EXIT_OK);
         // Every domain answered is Success, but the report stopped being read.
         let closed = Tally {
-            output: Some(OutputEnd::Closed),
+            end: RunEnd {
+                output: Some(OutputEnd::Closed),
+                ..RunEnd::default()
+            },
             ..Tally::default()
         };
         assert_eq!(closed.exit_status(list), EXIT_FAILURES);
@@ -685,7 +671,10 @@ mod tests {
         tally.unanswered = 1;
         assert_eq!(tally.exit_status(list), EXIT_FAILURES);
         let refused = Tally {
-            stopped: true,
+            end: RunEnd {
+                stopped: true,
+                ..RunEnd::default()
+            },
             failed_calls: 1,
             ..Tally::default()
         };

@@ -285,7 +285,7 @@ impl Run {
             let batch = tokio::select! {
                 biased;
                 () = interrupt.wait() => {
-                    counts.interrupted = true;
+                    counts.end.interrupted = true;
                     break;
                 }
                 batch = self.list.next() => batch,
@@ -323,42 +323,42 @@ impl Run {
                 let start = out.len() > header_len;
                 if let Err(end) = self.sink.flush(&mut out, start) {
                     // Nothing more can be delivered: stop calling SES for records nobody gets.
-                    counts.output = Some(end);
+                    counts.end.output = Some(end);
                     break 'list;
                 }
                 if interrupt.happened() {
-                    counts.interrupted = true;
+                    counts.end.interrupted = true;
                     break 'list;
                 }
-                if counts.stopped {
+                if counts.end.stopped {
                     break 'list;
                 }
             }
         }
 
-        if !args.dry_run && counts.output.is_none() {
+        if !args.dry_run && counts.end.output.is_none() {
             self.renderer.footer(&mut out);
         }
         self.progress.finish();
         let list = self.list.counts();
         counts.invalid = list.invalid;
         counts.duplicates = list.duplicates;
-        counts.unread = list.unread;
+        counts.end.unread = list.unread;
         // A run that the configuration (refused credentials, an unreachable endpoint) or Ctrl-C
         // stopped before its first record leaves an existing output file as it was; one that
         // wrote records already has its file.
         let keep = !matches!(counts.exit_status(), EXIT_CONFIG | EXIT_INTERRUPTED);
-        if counts.output.is_none()
+        if counts.end.output.is_none()
             && let Err(end) = self.sink.flush(&mut out, keep)
         {
-            counts.output = Some(end);
+            counts.end.output = Some(end);
         }
         if !keep {
             self.sink.abandon();
         }
         let status = counts.exit_status();
         // A batch cut short by its output has nothing left to warn about.
-        if !args.dry_run && counts.output.is_none() {
+        if !args.dry_run && counts.end.output.is_none() {
             match self.renderer.route53_limit() {
                 // A run that stopped before any record has no batch to warn about.
                 Some(Route53Limit::Empty) if !keep => {}
@@ -422,7 +422,7 @@ impl Run {
                 Some(Outcome::Fatal(message)) => {
                     self.progress.println(format_args!("{label}: {message}"));
                     counts.failed += 1;
-                    counts.stopped = true;
+                    counts.end.stopped = true;
                 }
                 // Neither done nor failed: a later run with the same state file calls it.
                 Some(Outcome::NotSent) => {}
@@ -546,7 +546,7 @@ impl Run {
                         self.progress
                             .println(format_args!("{place}: {domain}: {e}"));
                         counts.failed += 1;
-                        counts.stopped |= e.repeats_on_every_call();
+                        counts.end.stopped |= e.repeats_on_every_call();
                     }
                 },
             }
@@ -561,11 +561,8 @@ struct Counts {
     failed: u64,
     invalid: u64,
     duplicates: u64,
-    stopped: bool,
-    unread: bool,
-    interrupted: bool,
-    /// Why the records could no longer be written, if they could not.
-    output: Option<OutputEnd>,
+    /// How the run ended, if before the end of its list.
+    end: RunEnd,
 }
 
 impl Counts {
@@ -603,32 +600,14 @@ impl Counts {
             plural(self.duplicates, "duplicate")
         );
         let _ = write!(line, " in {seconds:.1}s");
-        self.end().describe(&mut line, "attempted");
+        self.end.describe(&mut line, "attempted");
         report(format_args!("{line}"));
     }
 
-    fn end(&self) -> RunEnd {
-        RunEnd {
-            interrupted: self.interrupted,
-            stopped: self.stopped,
-            output: self.output,
-            unread: self.unread,
-        }
-    }
-
     fn exit_status(&self) -> u8 {
-        if self.interrupted {
-            return EXIT_INTERRUPTED;
-        }
         // Refused credentials or a skewed clock before anything worked: a configuration error.
-        if self.stopped && self.verified == 0 {
-            return EXIT_CONFIG;
-        }
-        if self.failed > 0 || self.invalid > 0 || self.end().early() {
-            EXIT_FAILURES
-        } else {
-            EXIT_OK
-        }
+        self.end
+            .exit_status(self.verified > 0, self.failed == 0 && self.invalid == 0)
     }
 }
 
@@ -786,20 +765,29 @@ mod tests {
         assert_eq!(failed.exit_status(), EXIT_FAILURES);
         let refused = Counts {
             failed: 1,
-            stopped: true,
+            end: RunEnd {
+                stopped: true,
+                ..RunEnd::default()
+            },
             ..Counts::default()
         };
         assert_eq!(refused.exit_status(), EXIT_CONFIG);
         let expired_midway = Counts {
             verified: 3,
             failed: 1,
-            stopped: true,
+            end: RunEnd {
+                stopped: true,
+                ..RunEnd::default()
+            },
             ..Counts::default()
         };
         assert_eq!(expired_midway.exit_status(), EXIT_FAILURES);
         let interrupted = Counts {
             verified: 3,
-            interrupted: true,
+            end: RunEnd {
+                interrupted: true,
+                ..RunEnd::default()
+            },
             ..Counts::default()
         };
         assert_eq!(interrupted.exit_status(), EXIT_INTERRUPTED);
@@ -807,7 +795,10 @@ mod tests {
         for output in [OutputEnd::Closed, OutputEnd::Failed] {
             let ended = Counts {
                 verified: 2,
-                output: Some(output),
+                end: RunEnd {
+                    output: Some(output),
+                    ..RunEnd::default()
+                },
                 ..Counts::default()
             };
             assert_eq!(ended.exit_status(), EXIT_FAILURES, "{output:?}");
