@@ -368,6 +368,26 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// Returns the arguments `COMMAND LIST --region us-east-1 --endpoint-url ENDPOINT` followed by
+/// `extra`, as most end-to-end runs start.
+pub fn ses_args<'a>(
+    command: &'a str,
+    list: &'a str,
+    endpoint: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        command,
+        list,
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        endpoint,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// Returns a command that runs `bin` with `args` in a clean AWS environment.
 ///
 /// The child inherits this process's environment less every `AWS_*` variable and the log filters

@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ses_dkim_e2e::stub::{STUB_TOKENS, Stub, StubResponse};
@@ -50,6 +51,44 @@ fn wait_for_requests(stub: &Stub, n: usize, limit: Duration) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A stub that tells each request's arrival on the returned channel, then holds the request for
+/// `hold` before answering with `answer()`. (The stub records a request only once it has
+/// answered, so an arrival is told apart here.)
+fn holding_stub(hold: Duration, answer: fn() -> StubResponse) -> (Stub, mpsc::Receiver<()>) {
+    let (arrived, arrival) = mpsc::channel();
+    let arrived = std::sync::Mutex::new(arrived);
+    let stub = Stub::with(move |_, _| {
+        if let Ok(arrived) = arrived.lock() {
+            let _ = arrived.send(());
+        }
+        std::thread::sleep(hold);
+        answer()
+    })
+    .unwrap();
+    (stub, arrival)
+}
+
+/// Starts `verify` over `names` against `stub`, and presses Ctrl-C once its first request has
+/// arrived; returns once the run says it is stopping, with the first press taken.
+fn interrupted_in_flight(
+    dir: &TempDir,
+    names: &[String],
+    stub: &Stub,
+    arrival: &mpsc::Receiver<()>,
+) -> (Child, StderrLines) {
+    let list = list_file(dir, names);
+    let endpoint = stub.endpoint();
+    let args = ses_dkim_e2e::ses_args("verify", list.to_str().unwrap(), &endpoint, &[]);
+    let mut child = spawn(&args, dir.path());
+    let mut stderr = StderrLines::take(&mut child);
+    arrival
+        .recv_timeout(Duration::from_secs(30))
+        .expect("no request in 30 s");
+    ses_dkim_e2e::interrupt(&child).unwrap();
+    stderr.wait_for("stopping: sending nothing more", Duration::from_secs(10));
+    (child, stderr)
 }
 
 /// Reads the state file's verified domains with Python's sqlite3, an independent reader.
@@ -342,35 +381,11 @@ fn ctrl_c_finishes_the_call_in_flight_and_exits_130() {
 #[test]
 fn a_second_ctrl_c_quits_at_once() {
     let dir = TempDir::new("ses-dkim-e2e-sigint-twice").unwrap();
-    let list = list_file(&dir, &domains(3));
-    // The stub records a request once it has answered: the arrival is told apart here.
-    let (arrived, arrival) = std::sync::mpsc::channel();
-    let arrived = std::sync::Mutex::new(arrived);
-    let stub = Stub::with(move |_, _| {
-        if let Ok(arrived) = arrived.lock() {
-            let _ = arrived.send(());
-        }
-        std::thread::sleep(Duration::from_secs(20));
+    let (stub, arrival) = holding_stub(Duration::from_secs(20), || {
         StubResponse::tokens(&STUB_TOKENS)
-    })
-    .unwrap();
-    let endpoint = stub.endpoint();
-    let args = [
-        "verify",
-        list.to_str().unwrap(),
-        "--region",
-        "us-east-1",
-        "--endpoint-url",
-        &endpoint,
-    ];
-    let mut child = spawn(&args, dir.path());
-    let mut stderr = StderrLines::take(&mut child);
-    arrival
-        .recv_timeout(Duration::from_secs(30))
-        .expect("no request in 30 s");
-    ses_dkim_e2e::interrupt(&child).unwrap();
-    // The first press is taken once this is said; the second then goes to the same listener.
-    stderr.wait_for("stopping: sending nothing more", Duration::from_secs(10));
+    });
+    // The first press is taken once the run says so; the second then goes to the same listener.
+    let (mut child, stderr) = interrupted_in_flight(&dir, &domains(3), &stub, &arrival);
     ses_dkim_e2e::interrupt(&child).unwrap();
     // Well short of the 20 s the server takes to answer the call in flight.
     let code = ses_dkim_e2e::wait_exit(&mut child, Duration::from_secs(10));
@@ -1010,17 +1025,9 @@ fn ctrl_c_before_the_first_record_leaves_the_output_file_alone() {
     fs::write(&output, "; yesterday's records\n").unwrap();
     let stub = Stub::with(|_, _| StubResponse::tokens(&STUB_TOKENS)).unwrap();
     let endpoint = stub.endpoint();
-    let args = [
-        "-v",
-        "verify",
-        "-",
-        "--region",
-        "us-east-1",
-        "--endpoint-url",
-        &endpoint,
-        "-o",
-        output.to_str().unwrap(),
-    ];
+    // -v (a global flag) for the `client ready` line waited for below.
+    let extra = ["-o", output.to_str().unwrap(), "-v"];
+    let args = ses_dkim_e2e::ses_args("verify", "-", &endpoint, &extra);
     let mut command = ses_dkim_e2e::command(&ses_dkim(), &args, &FAKE_KEYS, dir.path());
     command
         .stdin(Stdio::piped())
@@ -1111,34 +1118,12 @@ fn ctrl_c_during_a_retry_wait_leaves_the_domain_for_the_next_run() {
 #[test]
 fn ctrl_c_during_a_failing_attempt_announces_no_retry() {
     let dir = TempDir::new("ses-dkim-e2e-sigint-in-flight").unwrap();
-    let list = list_file(&dir, &["a.example.com".to_owned()]);
-    let (arrived, arrival) = std::sync::mpsc::channel();
-    let arrived = std::sync::Mutex::new(arrived);
-    let stub = Stub::with(move |_, _| {
-        if let Ok(arrived) = arrived.lock() {
-            let _ = arrived.send(());
-        }
-        // Long enough for Ctrl-C to be taken before the answer comes.
-        std::thread::sleep(Duration::from_secs(2));
+    // Held long enough for Ctrl-C to be taken before the answer comes.
+    let (stub, arrival) = holding_stub(Duration::from_secs(2), || {
         StubResponse::error(500, "InternalFailure", "try again")
-    })
-    .unwrap();
-    let endpoint = stub.endpoint();
-    let args = [
-        "verify",
-        list.to_str().unwrap(),
-        "--region",
-        "us-east-1",
-        "--endpoint-url",
-        &endpoint,
-    ];
-    let mut child = spawn(&args, dir.path());
-    let mut stderr = StderrLines::take(&mut child);
-    arrival
-        .recv_timeout(Duration::from_secs(30))
-        .expect("no request in 30 s");
-    ses_dkim_e2e::interrupt(&child).unwrap();
-    stderr.wait_for("stopping: sending nothing more", Duration::from_secs(10));
+    });
+    let names = ["a.example.com".to_owned()];
+    let (mut child, stderr) = interrupted_in_flight(&dir, &names, &stub, &arrival);
     let code = ses_dkim_e2e::wait_exit(&mut child, Duration::from_secs(30));
     let stderr = stderr.all(Duration::from_secs(5));
 

@@ -221,6 +221,14 @@ fn status_stub(state: impl Fn(&str, usize) -> Option<String> + Send + Sync + 'st
     .unwrap()
 }
 
+/// Writes a list of 150 domains into `home`: two `GetIdentityDkimAttributes` calls' worth.
+fn two_batches(home: &TempDir) -> PathBuf {
+    let list = home.path().join("list.txt");
+    let names: Vec<String> = (0..150).map(|i| format!("d{i}.example.com\n")).collect();
+    std::fs::write(&list, names.concat()).unwrap();
+    list
+}
+
 /// F14 at the binary: five distinct states and the v2 spellings, as SES spells them in v1; an
 /// identity missing from the answer is NotFound and a state this version does not know is
 /// kept as it is, neither shown as Failed; only all-Success exits 0.
@@ -462,9 +470,7 @@ fn status_wait_gives_up_at_the_time_limit() {
 fn status_ctrl_c_prints_what_was_answered_and_exits_130() {
     let stub = status_stub(|_, _| Some("Success".to_owned()));
     let home = TempDir::new("ses-dkim-e2e-status-sigint").unwrap();
-    let list = home.path().join("list.txt");
-    let names: Vec<String> = (0..150).map(|i| format!("d{i}.example.com\n")).collect();
-    std::fs::write(&list, names.concat()).unwrap();
+    let list = two_batches(&home);
     let endpoint = stub.endpoint();
     // A call every 20 s: the second batch waits that long for its slot, which Ctrl-C cuts short.
     let args = [
@@ -801,20 +807,14 @@ fn check_usage_errors_exit_2() {
 fn status_stops_at_a_closed_pipe_and_says_so() {
     let stub = status_stub(|_, _| Some("Success".to_owned()));
     let home = TempDir::new("ses-dkim-e2e-status-closed-pipe").unwrap();
-    let list = home.path().join("list.txt");
-    let names: Vec<String> = (0..150).map(|i| format!("d{i}.example.com\n")).collect();
-    std::fs::write(&list, names.concat()).unwrap();
+    let list = two_batches(&home);
     let endpoint = stub.endpoint();
-    let args = [
+    let args = ses_dkim_e2e::ses_args(
         "status",
         list.to_str().unwrap(),
-        "--region",
-        "us-east-1",
-        "--endpoint-url",
         &endpoint,
-        "--rate",
-        "50",
-    ];
+        &["--rate", "50"],
+    );
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let (mut child, stderr) =

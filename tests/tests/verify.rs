@@ -834,17 +834,13 @@ fn a_closed_pipe_stops_the_run_and_says_so() {
         "x@y.example\na.example\nb.example\nc.example\nd.example\n",
     )
     .unwrap();
-    let args = [
+    // A second between calls: the reader of the first line is gone long before the next.
+    let args = ses_dkim_e2e::ses_args(
         "verify",
         list.to_str().unwrap(),
-        "--region",
-        "us-east-1",
-        "--endpoint-url",
         &endpoint,
-        // A second between calls: the reader of the first line is gone long before the next.
-        "--rate",
-        "1",
-    ];
+        &["--rate", "1"],
+    );
 
     for reads_a_line in [false, true] {
         moto.reset().unwrap();
