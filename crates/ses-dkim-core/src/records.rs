@@ -61,8 +61,12 @@ impl fmt::Debug for DkimZone {
 pub enum ZoneError {
     /// The region is missing from the table.
     #[error(
-        "the DKIM zone of region `{0}` is not known (is the region spelt right?); pass the zone \
-         explicitly, e.g. dkim.<region>.amazonses.com"
+        "the DKIM zone of region `{0}` is not known{hint}; pass the zone explicitly, e.g. \
+         dkim.<region>.amazonses.com",
+        hint = match crate::region::did_you_mean(.0.as_str()) {
+            hint if hint.is_empty() => " (is the region spelt right?)".to_owned(),
+            hint => hint,
+        }
     )]
     UnknownRegion(Region),
     /// The region is known, but no source states its DKIM zone.
@@ -332,6 +336,18 @@ mod tests {
             DkimZone::for_region(&unknown),
             Err(ZoneError::UnknownRegion(_))
         ));
+        // A new region gets the question, a misspelt one the nearest known region.
+        let new = DkimZone::for_region(&unknown).unwrap_err().to_string();
+        assert!(
+            new.contains("`xx-new-1` is not known (is the region spelt right?);"),
+            "{new}"
+        );
+        let typo = Region::parse("eu-wst-1").unwrap();
+        let typo = DkimZone::for_region(&typo).unwrap_err().to_string();
+        assert!(
+            typo.contains("`eu-wst-1` is not known: did you mean `eu-west-1`?;"),
+            "{typo}"
+        );
         let eusc = Region::parse("eusc-de-east-1").unwrap();
         assert!(matches!(
             DkimZone::for_region(&eusc),

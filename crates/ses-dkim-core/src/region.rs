@@ -234,7 +234,7 @@ pub const REGIONS: &[RegionInfo] = &[
 ];
 
 /// Returns `: did you mean `…`?` when a known region is within two edits of `name`.
-fn did_you_mean(name: &str) -> String {
+pub(crate) fn did_you_mean(name: &str) -> String {
     REGIONS
         .iter()
         .map(|r| (strsim::levenshtein(name, r.name), r.name))
